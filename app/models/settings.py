@@ -1,0 +1,51 @@
+"""The user's settings, as held in `~/.tl-fif.ini`. Pure data and validation: no file I/O here."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from tlfif_common.jobs import IDLE_MAX, IDLE_MIN
+
+BACKEND_AWS = "aws"
+BACKEND_OPENAI = "openai"
+DEFAULT_IDLE = 5
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_REDIRECT_PORT = 8765
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Where the deployed stack is. Empty api_url means: no AWS stack configured, use the local cloud."""
+    api_url: str = ""
+    client_id: str = ""
+    auth_domain: str = ""  # Cognito hosted UI base, e.g. https://tl-fif-123.auth.eu-central-1.amazoncognito.com
+    region: str = ""
+    redirect_port: int = DEFAULT_REDIRECT_PORT
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_url and self.client_id and self.auth_domain)
+
+
+@dataclass(frozen=True)
+class Settings:
+    idle: int = DEFAULT_IDLE
+    backend: str = BACKEND_AWS
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    openai_model: str = DEFAULT_OPENAI_MODEL
+    openai_base_url: str = ""  # empty: the SDK's default (api.openai.com)
+
+    def with_idle(self, idle: int) -> "Settings":
+        return replace(self, idle=check_idle(idle))
+
+
+def check_idle(value) -> int:
+    """The IdleTimeout rule (RQL 1.1.4): a whole number of minutes from 1 to 30. ValueError says what is wrong."""
+    if isinstance(value, bool):
+        raise ValueError(f"Idle timeout must be a whole number of minutes from {IDLE_MIN} to {IDLE_MAX}")
+    try:
+        idle = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ValueError(f"Idle timeout must be a whole number of minutes from {IDLE_MIN} to {IDLE_MAX}") from None
+    if not IDLE_MIN <= idle <= IDLE_MAX:
+        raise ValueError(f"Idle timeout must be from {IDLE_MIN} to {IDLE_MAX} minutes")
+    return idle

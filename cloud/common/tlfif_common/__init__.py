@@ -1,0 +1,1 @@
+"""Code shared by the router Lambda and the GPU watcher: names, job protocol, queue, results."""

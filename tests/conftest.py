@@ -1,0 +1,75 @@
+"""Shared fixtures: a real redis-server, moto (server and decorator), AWS settings that can never reach AWS."""
+from __future__ import annotations
+
+import os
+
+import boto3
+import pytest
+import redis
+import requests
+
+from tlfif_common import names
+from tlfif_local.ports import free_port
+from tlfif_local.redis_server import RedisServer
+
+REGION = names.DEFAULT_REGION
+
+# Set before any boto3 client exists, for this process and every child it starts.
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+})
+for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_var, None)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One real redis-server for the whole run (temporary dir, no persistence)."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto's server on a free loopback port, for code running in other processes."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto_endpoint(moto_server):
+    """The moto server, emptied before the test."""
+    requests.post(f"{moto_server}/moto-api/reset", timeout=5)
+    return moto_server
+
+
+@pytest.fixture
+def moto_clients(moto_endpoint):
+    """boto3 clients bound to the moto server."""
+    def client(service: str):
+        return boto3.client(service, region_name=REGION, endpoint_url=moto_endpoint)
+    return client
