@@ -34,7 +34,7 @@ class Settings:
     openai_model: str = DEFAULT_OPENAI_MODEL
     openai_base_url: str = ""  # empty: the SDK's default (api.openai.com)
 
-    def with_idle(self, idle: int) -> "Settings":
+    def with_idle(self, idle: int) -> Settings:
         return replace(self, idle=check_idle(idle))
 
 

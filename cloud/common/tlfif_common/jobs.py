@@ -98,7 +98,8 @@ def _check_params(params: Any) -> dict:
     if "max_tokens" in params:
         m = params["max_tokens"]
         if not _is_int(m) or not 1 <= m <= MAX_TOKENS_LIMIT:
-            raise RequestError("params.max_tokens", f"params.max_tokens must be an integer from 1 to {MAX_TOKENS_LIMIT}")
+            raise RequestError("params.max_tokens",
+                               f"params.max_tokens must be an integer from 1 to {MAX_TOKENS_LIMIT}")
     if "system" in params:
         s = params["system"]
         if not isinstance(s, str) or len(s.encode("utf-8")) > MAX_PROMPT_BYTES:
@@ -161,7 +162,7 @@ class Job:
 
     @classmethod
     def create(cls, fields: Mapping[str, Any], *, bucket: str, user: str | None, now_ms: int,
-               job_id: str | None = None) -> "Job":
+               job_id: str | None = None) -> Job:
         job_id = job_id or str(uuid.uuid4())
         return cls(id=job_id, reply_s3=s3_uri(bucket, result_object_key(job_id)), timestamp=now_ms, user=user,
                    **{k: fields[k] for k in REQUEST_FIELDS if k in fields})
@@ -171,7 +172,7 @@ class Job:
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, job_id: str, raw: str | bytes) -> "Job":
+    def from_json(cls, job_id: str, raw: str | bytes) -> Job:
         data = json.loads(raw)
         known = {k: data[k] for k in ("prompt", "idle", "reply_s3", "timestamp", "messages", "params",
                                       "adapter_uri", "user") if k in data}
