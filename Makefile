@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# checkov pins boto3/networkx/packaging far below the app's: it lives in a venv of its own (tests run it from there).
+TOOLS       := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed-stamp
 
 .PHONY: run test install system-run system-test lint bench lambda-zip clean
 
 run: system-run $(STAMP)
 	$(BIN)/tl-fif
 
-test: system-test $(STAMP)
+test: system-test $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 install: $(STAMP)
@@ -28,11 +31,19 @@ $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
+$(TOOLS_STAMP): scripts/tools-requirements.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet -r scripts/tools-requirements.txt
+	@touch $@
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(BIN)/python bench/watcher_throughput.py
 
+lambda-zip: $(STAMP)
+	$(BIN)/python cloud/lambda/build_zip.py --output dist/tl-fif-router.zip
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(TOOLS) build dist *.egg-info .pytest_cache

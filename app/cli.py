@@ -12,6 +12,7 @@ import sys
 SUBCOMMANDS = {
     "cloud": "tlfif_local.cli:main",
     "configure": "app.services.configure_cli:main",
+    "cost": "app.cost_cli:main",
 }
 
 

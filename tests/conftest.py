@@ -73,3 +73,7 @@ def moto_clients(moto_endpoint):
     def client(service: str):
         return boto3.client(service, region_name=REGION, endpoint_url=moto_endpoint)
     return client
+
+
+# The local cloud as a separate process (tests/support/local_cloud.py): `local_cloud` (session), `local_cloud_factory`.
+from support.local_cloud import local_cloud, local_cloud_factory  # noqa: E402,F401

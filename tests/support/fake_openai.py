@@ -29,7 +29,8 @@ Endpoints:
 
 Constructor keywords (all are also plain attributes a test may change while the server runs):
     reply          the assistant text (str). It is streamed in `chunks` if given, else word by word (each piece
-                   keeps its trailing whitespace, so the pieces join back to `reply`). One piece = one "token".
+                   carries its leading whitespace, like LLM tokens, so the pieces join back to `reply`).
+                   One piece = one "token".
     chunks         explicit list of pieces instead of splitting `reply`.
     model          the base model id that /v1/models lists and responses echo (default "fake-model").
     strict_model   when True, a chat request for a model that is neither `model` nor a loaded LoRA → 404 like
@@ -70,7 +71,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-_WORD = re.compile(r"\S+\s*|\s+")
+_WORD = re.compile(r"\s*\S+|\s+")
 
 
 @dataclass
@@ -95,7 +96,7 @@ class _ClientGone(Exception):
 
 
 def split_words(text: str) -> list[str]:
-    """'Hello big world' → ['Hello ', 'big ', 'world']: pieces that join back to the text."""
+    """'Hello big world' → ['Hello', ' big', ' world'] (like LLM tokens): pieces that join back to the text."""
     return _WORD.findall(text)
 
 
@@ -140,10 +141,11 @@ class FakeOpenAI:
         self.port = self._server.server_address[1]
         self.url = f"http://{host}:{self.port}"
         self.base_url = f"{self.url}/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-openai", daemon=True)
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         self._thread.start()
         return self
 
@@ -152,7 +154,7 @@ class FakeOpenAI:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self.start()
 
     def __exit__(self, *exc) -> None:

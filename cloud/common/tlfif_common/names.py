@@ -17,6 +17,11 @@ SSM_PREFIX = "/tl-fif"
 SSM_READY_PREFIX = f"{SSM_PREFIX}/ready/"
 SSM_LATEST_AMI_ID = f"{SSM_PREFIX}/latest_ami_id"
 SSM_LAMBDA_PROD_VERSION = f"{SSM_PREFIX}/lambda_prod_version"
+# Cost (issue "Cost"): the cost reporter writes the month-to-date spend here as JSON (as_of, month_to_date_eur,
+# daily series) so GET /cost reads it with one GetParameter instead of a $0.01 Cost Explorer request; the
+# BudgetKiller writes the month and time of its last stop to SSM_BUDGET_STOP.
+SSM_COST_MONTH_TO_DATE = f"{SSM_PREFIX}/cost/month_to_date"
+SSM_BUDGET_STOP = f"{SSM_PREFIX}/cost/budget_stop"
 
 
 def ssm_ready_param(instance_id: str) -> str:
@@ -40,6 +45,8 @@ METRIC_TTFT = "TimeToFirstTokenMs"
 METRIC_GPU_UTIL = "GpuUtilization"
 METRIC_GPU_VRAM = "GpuMemoryUtilization"
 METRIC_IDLE_STOPS = "IdleStops"
+METRIC_CURRENT_SPEND_EUR = "CurrentSpendEUR"  # cost reporter: month-to-date spend in EUR (RQL 6)
+METRIC_BUDGET_STOPS = "BudgetStops"  # BudgetKiller: the GPU was stopped by an AWS Budgets notification
 
 # Default bucket names for the local cloud (the templates let CloudFormation generate physical names).
 LOCAL_RESPONSES_BUCKET = "tl-fif-responses"
@@ -56,6 +63,9 @@ ENV_JWT_AUDIENCE = "TLFIF_JWT_AUDIENCE"
 ENV_SESSIONS_TABLE = "TLFIF_SESSIONS_TABLE"
 ENV_RATE_LIMIT_RPS = "TLFIF_RATE_LIMIT_RPS"
 ENV_BOOT_ETA_SECONDS = "TLFIF_BOOT_ETA_SECONDS"
+# Lean profile: name or ARN of the in-VPC queue function (`tlfif_router.queue_handler.handler`). When set, the router
+# reaches Redis only through it (it runs outside the VPC); when unset it talks to ENV_REDIS_URL directly.
+ENV_QUEUE_FUNCTION = "TLFIF_QUEUE_FUNCTION"
 
 # Environment variables: GPU watcher (it also reads ENV_REDIS_URL and ENV_RESPONSES_BUCKET).
 ENV_ENGINE = "TLFIF_ENGINE"  # "vllm" | "echo"
@@ -66,8 +76,11 @@ ENV_IMDS_URL = "TLFIF_IMDS_URL"  # default http://169.254.169.254
 ENV_MINUTE_SECONDS = "TLFIF_MINUTE_SECONDS"  # length of an idle "minute"; tests shorten it
 ENV_DEFAULT_IDLE_MINUTES = "TLFIF_DEFAULT_IDLE_MINUTES"
 ENV_LEASE_SECONDS = "TLFIF_LEASE_SECONDS"
+ENV_ENGINE_API_KEY = "TLFIF_ENGINE_API_KEY"  # only if vLLM was started with --api-key
+ENV_ADAPTER_DIR = "TLFIF_ADAPTER_DIR"  # local cache of LoRA adapters fetched from the models bucket
 
-# Standard AWS variables every component honours (boto3 reads them itself).
+# Standard AWS variables every component honours (boto3 reads AWS_ENDPOINT_URL and AWS_DEFAULT_REGION itself;
+# the components read AWS_REGION, which Lambda sets, and pass it on).
 ENV_AWS_REGION = "AWS_REGION"
 ENV_AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 
@@ -76,3 +89,32 @@ DEFAULT_ENGINE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_IMDS_URL = "http://169.254.169.254"
 DEFAULT_MODEL = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
 BOOT_ETA_SECONDS = 90
+# Cost reporter: every Cost Explorer request costs $0.01, so the hourly poll of RQL 6 alone would be $7.30/month;
+# the templates schedule it every COST_POLL_HOURS hours by default (~$1.22/month).
+COST_POLL_HOURS = 6
+# Environment variable (cost reporter, router): EUR per USD, overriding the rate in tlfif_common/prices.json.
+ENV_USD_TO_EUR = "TLFIF_USD_TO_EUR"
+
+# API Gateway stage (the API template and the local cloud's gateway emulation): default route throttling, and the
+# JSON access-log format for LOG_GROUP_API — keys are the fields of each line, values the $context variables API
+# Gateway substitutes (the template serialises this dict as the stage's AccessLogSettings.Format).
+API_THROTTLE_RATE = 5
+API_THROTTLE_BURST = 10
+API_ACCESS_LOG_FORMAT = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "routeKey": "$context.routeKey",
+    "path": "$context.path",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "integrationErrorMessage": "$context.integrationErrorMessage",
+    "authorizerError": "$context.authorizer.error",
+    "sub": "$context.authorizer.claims.sub",
+    "userAgent": "$context.identity.userAgent",
+}

@@ -1,14 +1,15 @@
 """The reliable Redis job queue shared by the router (enqueue, depth) and the watcher (claim, heartbeat, ack, reap).
 
-Keys:
-    job:{id}                   the job JSON (RQL 4.2), TTL 300 s
-    tlfif:queue:pending        ids waiting; LPUSH to enqueue, claimed from the right (oldest first)
-    tlfif:queue:processing     ids claimed by a watcher and not yet acknowledged
-    tlfif:queue:dead           ids given up after MAX_ATTEMPTS claims
-    tlfif:lease:{id}           held by the worker while it generates (heartbeat refreshes the TTL)
-    tlfif:claimed              hash id -> epoch ms of the claim (grace before a lease-less job is reaped)
-    tlfif:attempts             hash id -> number of claims
-    tlfif:final:{id}           set once, by the one worker allowed to write the job's final result
+Keys (the queue's own keys share the hash tag `{tlfif}` so that its transactions and scripts stay in one slot on a
+cluster-mode server such as ElastiCache Serverless/Valkey; the job key is never part of a transaction):
+    job:{id}                     the job JSON (RQL 4.2), TTL 300 s
+    {tlfif}:queue:pending        ids waiting; LPUSH to enqueue, claimed from the right (oldest first)
+    {tlfif}:queue:processing     ids claimed by a watcher and not yet acknowledged
+    {tlfif}:queue:dead           ids given up after MAX_ATTEMPTS claims
+    {tlfif}:lease:{id}           held by the worker while it generates (heartbeat refreshes the TTL)
+    {tlfif}:claimed              hash id -> epoch ms of the claim (grace before a lease-less job is reaped)
+    {tlfif}:attempts             hash id -> number of claims
+    {tlfif}:final:{id}           set once, by the one worker allowed to write the job's final result
 
 At-least-once delivery: a job is removed from `processing` only by `ack` (after its final result is written),
 by `release` (SIGTERM) or by the reaper. Duplicated work is made harmless by `claim_final`.
@@ -22,23 +23,24 @@ import redis
 
 from .jobs import JOB_TTL_SECONDS, Job, job_key
 
-PENDING = "tlfif:queue:pending"
-PROCESSING = "tlfif:queue:processing"
-DEAD = "tlfif:queue:dead"
-CLAIMED = "tlfif:claimed"
-ATTEMPTS = "tlfif:attempts"
-GPU_STARTED_AT = "tlfif:gpu:started_at"
+NS = "{tlfif}"
+PENDING = f"{NS}:queue:pending"
+PROCESSING = f"{NS}:queue:processing"
+DEAD = f"{NS}:queue:dead"
+CLAIMED = f"{NS}:claimed"
+ATTEMPTS = f"{NS}:attempts"
+GPU_STARTED_AT = f"{NS}:gpu:started_at"
 MAX_ATTEMPTS = 3
 DEFAULT_LEASE_SECONDS = 15
 FINAL_MARK_TTL = 3600
 
 
 def lease_key(job_id: str) -> str:
-    return f"tlfif:lease:{job_id}"
+    return f"{NS}:lease:{job_id}"
 
 
 def final_key(job_id: str) -> str:
-    return f"tlfif:final:{job_id}"
+    return f"{NS}:final:{job_id}"
 
 
 # Move one id out of processing (if it is still there) and back to pending, or to the dead list once it has been
@@ -80,10 +82,9 @@ class WorkQueue:
 
     # --- router side -------------------------------------------------------------------------------------
     def enqueue(self, job: Job) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(job_key(job.id), job.to_json(), ex=JOB_TTL_SECONDS)
-        pipe.lpush(PENDING, job.id)
-        pipe.execute()
+        # Two steps, job first: a crash in between leaves only a job key that expires, never an id without a job.
+        self.redis.set(job_key(job.id), job.to_json(), ex=JOB_TTL_SECONDS)
+        self.redis.lpush(PENDING, job.id)
 
     def depth(self) -> int:
         return int(self.redis.llen(PENDING))
@@ -108,8 +109,8 @@ class WorkQueue:
         pipe.set(lease_key(job_id), worker_id, ex=self._lease_ttl())
         pipe.hset(CLAIMED, job_id, _now_ms())
         pipe.hincrby(ATTEMPTS, job_id, 1)
-        pipe.get(job_key(job_id))
-        _, _, attempt, raw_job = pipe.execute()
+        _, _, attempt = pipe.execute()
+        raw_job = self.redis.get(job_key(job_id))
         job = None
         if raw_job is not None:
             try:
@@ -131,10 +132,11 @@ class WorkQueue:
     def ack(self, job_id: str) -> None:
         pipe = self.redis.pipeline(transaction=True)
         pipe.lrem(PROCESSING, 1, job_id)
-        pipe.delete(lease_key(job_id), job_key(job_id))
+        pipe.delete(lease_key(job_id))
         pipe.hdel(CLAIMED, job_id)
         pipe.hdel(ATTEMPTS, job_id)
         pipe.execute()
+        self.redis.delete(job_key(job_id))
 
     def release(self, job_id: str) -> None:
         """Give a claimed job back untouched (SIGTERM): it goes to the front of pending, the claim is not counted."""

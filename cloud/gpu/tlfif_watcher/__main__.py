@@ -1,0 +1,73 @@
+"""`python -m tlfif_watcher`: build the watcher from the environment (see `config.py`) and run it until SIGTERM or
+SIGINT (job back to pending, exit 0) or the idle timer stops the instance (exit 0). Exit 2 on bad configuration.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+import boto3
+import redis
+from botocore.config import Config
+
+from tlfif_common import names
+
+from . import logs
+from .config import ConfigError, WatcherConfig
+from .engines import make_engine
+from .imds import ImdsClient, ImdsUnavailable
+from .instance import InstanceControl
+from .metrics import GpuSampler, Metrics
+from .watcher import Watcher
+
+log = logging.getLogger("tlfif_watcher")
+
+REDIS_SOCKET_TIMEOUT_S = 10.0  # > the claim timeout, so BLMOVE never trips it
+
+
+def build(config: WatcherConfig) -> Watcher:
+    imds = ImdsClient(config.imds_url)
+    region = config.region
+    if region is None:  # on EC2 the instance knows its region; elsewhere fall back to the project default
+        try:
+            region = imds.region()
+        except ImdsUnavailable:
+            region = names.DEFAULT_REGION
+    boto_config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20)
+
+    def client(service: str):
+        return boto3.client(service, region_name=region, config=boto_config)
+
+    s3 = client("s3")
+    metrics = Metrics(client("cloudwatch"))
+    redis_client = redis.Redis.from_url(config.redis_url, socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+                                        socket_connect_timeout=5, health_check_interval=30)
+    return Watcher(config, redis_client=redis_client, engine=make_engine(config, models_s3=s3), s3=s3,
+                   metrics=metrics, instance=InstanceControl(imds, ec2=client("ec2"), ssm=client("ssm"),
+                                                             metrics=metrics),
+                   gpu=GpuSampler())
+
+
+def main(argv: list[str] | None = None) -> int:
+    logs.setup(logging.INFO)
+    try:
+        config = WatcherConfig.from_env()
+    except ConfigError as err:
+        log.error("bad configuration", extra={"error": str(err)})
+        return 2
+    watcher = build(config)
+
+    def on_signal(signum, _frame):
+        watcher.request_stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        return watcher.run()
+    finally:
+        watcher.engine.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""POST /infer: validate, enqueue always (DECISIONS.md), start the GPU if it is stopped, answer 202.
+
+Order matters for retries: everything that can fail with a 4xx/502 (validation, presigning, DescribeInstances,
+StartInstances) happens before the job is enqueued, so a client that retries after an error never leaves a
+duplicate job behind. What comes after the enqueue (the start mark, the ActiveSessions item, metrics) is
+best-effort: a failure there is logged and does not turn an accepted job into an error.
+
+GPU state → what happens:
+  stopped (also shutting-down/terminated) → StartInstances → 202 "starting" with eta (a refused start → 502,
+                                           nothing enqueued)
+  pending / running                       → no start → 202 "queued"
+  stopping                                → StartInstances is refused (IncorrectInstanceState) until EC2 reports
+                                           `stopped`; the job is enqueued, a "start wanted" mark is left in the
+                                           queue, and the next /ping (or /infer) that finds the GPU stopped
+                                           starts it → 202 "starting" with eta
+"""
+from __future__ import annotations
+
+import logging
+
+from tlfif_common import names
+from tlfif_common.jobs import JOB_TTL_SECONDS, Job, RequestError, result_object_key, validate_infer_request
+
+from .aws import aws_call
+from .deps import Deps
+from .errors import AwsCallFailed, HttpError, QueueUnavailable
+from .gpu import describe_gpu, start_gpu
+from .log import get_logger, log
+from .request import Request, json_response
+
+RESULT_URL_SECONDS = JOB_TTL_SECONDS  # 300 s, as long as the job itself lives
+logger = get_logger("router")
+
+
+def handle(req: Request, deps: Deps) -> dict:
+    config = deps.config
+    try:
+        fields = validate_infer_request(req.json_body(), models_bucket=config.models_bucket)
+    except RequestError as err:
+        raise HttpError(400, str(err), field=err.field) from None
+
+    now_ms = deps.now_ms()
+    job = Job.create(fields, bucket=config.responses_bucket, user=req.caller.sub, now_ms=now_ms)
+    result_url = presign_result(deps, job.id)
+
+    gpu = describe_gpu(deps.ec2, config.gpu_instance_id)
+    started = deferred = False
+    if gpu.state in ("pending", "running"):
+        pass
+    elif gpu.state == "stopping":
+        try:
+            start_gpu(deps.ec2, config.gpu_instance_id)
+            started = True
+        except AwsCallFailed as err:
+            if err.code != "IncorrectInstanceState":
+                raise
+            deferred = True
+    else:
+        start_gpu(deps.ec2, config.gpu_instance_id)
+        started = True
+
+    deps.queue.enqueue(job)  # QueueUnavailable → 503; nothing was queued
+    req.metrics.add(names.METRIC_REQUESTS)
+    if started:
+        req.metrics.add(names.METRIC_COLD_STARTS)
+        _best_effort(req, "mark the GPU start in the queue", lambda: deps.queue.mark_gpu_started(now_ms))
+    if deferred:
+        _best_effort(req, "leave a start-wanted mark for the stopping GPU", deps.queue.want_start)
+    _best_effort(req, "record the session", lambda: record_session(deps, req.caller.sub, now_ms))
+
+    if started or deferred:
+        body = {"status": "starting", "id": job.id, "eta": config.boot_eta_seconds, "result_url": result_url}
+    else:
+        body = {"status": "queued", "id": job.id, "result_url": result_url}
+    return json_response(202, body)
+
+
+def presign_result(deps: Deps, job_id: str) -> str:
+    """A GET URL for the result object, valid RESULT_URL_SECONDS (the desktop holds no AWS credentials)."""
+    with aws_call("s3:PresignGetObject"):
+        return deps.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": deps.config.responses_bucket, "Key": result_object_key(job_id)},
+            ExpiresIn=RESULT_URL_SECONDS)
+
+
+def record_session(deps: Deps, user: str, now_ms: int) -> None:
+    """The user's ActiveSessions item (RQL 3.4): user → GPU instance, last_seen in epoch ms."""
+    with aws_call("dynamodb:PutItem"):
+        deps.dynamodb.put_item(TableName=deps.config.sessions_table, Item={
+            names.SESSIONS_KEY: {"S": user},
+            "instance_id": {"S": deps.config.gpu_instance_id},
+            "last_seen": {"N": str(now_ms)},
+        })
+
+
+def _best_effort(req: Request, what: str, action) -> None:
+    try:
+        action()
+    except (AwsCallFailed, QueueUnavailable) as err:
+        req.metrics.add(names.METRIC_ERRORS)
+        log(logger, logging.ERROR, f"could not {what}; the job is queued anyway", **req.log_fields(),
+            error=str(err), **_aws_fields(err))
+
+
+def _aws_fields(err: Exception) -> dict:
+    if isinstance(err, AwsCallFailed):
+        return {"aws_call": err.call, "aws_code": err.code, "aws_message": err.detail}
+    return {}

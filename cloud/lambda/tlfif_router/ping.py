@@ -1,0 +1,85 @@
+"""GET /ping: `{"status": "ok", "gpu": state, "queue_depth": n}` (RQL 2.1).
+
+gpu: stopped | pending | running | ready | stopping. `ready` = running and the SSM ready marker is newer than both
+the instance's LaunchTime and the router's last start mark (see gpu.is_ready). EC2 `shutting-down`/`terminated`
+are reported as `stopped` (and logged as a warning: the deployment needs a new instance).
+queue_depth is null when the queue cannot be reached; /ping still answers 200 (it fails open).
+A GPU found `stopped` with a "start wanted" mark (a job arrived while it was stopping) is started here.
+"""
+from __future__ import annotations
+
+import logging
+
+from tlfif_common import names
+
+from .deps import Deps
+from .errors import AwsCallFailed, QueueUnavailable
+from .gpu import API_STATES, describe_gpu, is_ready, ready_at_ms, start_gpu
+from .log import get_logger, log
+from .request import Request, json_response
+
+logger = get_logger("router")
+
+
+def handle(req: Request, deps: Deps) -> dict:
+    instance_id = deps.config.gpu_instance_id
+    gpu = describe_gpu(deps.ec2, instance_id)
+    queue_ok = not req.queue_down
+    depth = None
+    if queue_ok:
+        try:
+            depth = deps.queue.depth()
+        except QueueUnavailable as err:
+            queue_ok = False
+            _queue_warning(req, err)
+
+    state = gpu.api_state
+    if gpu.state in ("shutting-down", "terminated"):
+        log(logger, logging.WARNING, f"GPU instance is {gpu.state}; reporting it as stopped",
+            **req.log_fields(), instance_id=instance_id)
+    elif gpu.state == "stopped" and queue_ok and _take_start_wanted(req, deps):
+        state = API_STATES.get(_deferred_start(req, deps), "pending")
+    elif gpu.state == "running":
+        ready_ms = ready_at_ms(deps.ssm, instance_id)
+        started_ms = None
+        if ready_ms is not None and queue_ok:
+            try:
+                started_ms = deps.queue.gpu_started_at()
+            except QueueUnavailable as err:
+                _queue_warning(req, err)
+        if is_ready(gpu, ready_ms, started_ms):
+            state = "ready"
+    return json_response(200, {"status": "ok", "gpu": state, "queue_depth": depth})
+
+
+def _take_start_wanted(req: Request, deps: Deps) -> bool:
+    try:
+        return deps.queue.take_start_wanted()
+    except QueueUnavailable as err:
+        _queue_warning(req, err)
+        return False
+
+
+def _deferred_start(req: Request, deps: Deps) -> str:
+    """Start the GPU a /infer could not start while it was stopping; keep the mark if EC2 refuses again."""
+    instance_id = deps.config.gpu_instance_id
+    try:
+        state = start_gpu(deps.ec2, instance_id)
+    except AwsCallFailed:
+        try:
+            deps.queue.want_start()
+        except QueueUnavailable as err:
+            _queue_warning(req, err)
+        raise
+    req.metrics.add(names.METRIC_COLD_STARTS)
+    log(logger, logging.INFO, "started the GPU for jobs that arrived while it was stopping", **req.log_fields(),
+        instance_id=instance_id)
+    try:
+        deps.queue.mark_gpu_started(deps.now_ms())
+    except QueueUnavailable as err:
+        _queue_warning(req, err)
+    return state
+
+
+def _queue_warning(req: Request, err: Exception) -> None:
+    log(logger, logging.WARNING, "queue unreachable; /ping answers without it", **req.log_fields(), error=str(err))

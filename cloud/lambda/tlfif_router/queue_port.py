@@ -1,0 +1,176 @@
+"""How the router reaches the job queue: directly (full profile) or through the in-VPC queue function (lean).
+
+In the lean cost profile the router runs outside the VPC (no NAT, no interface endpoints) and cannot open a
+connection to Redis, so every queue operation becomes one `lambda:Invoke` of a small function inside the VPC
+(`tlfif_router.queue_handler.handler`). Both ports expose the same operations with the same meaning; the
+queue function itself is a `RedisQueuePort` behind a JSON payload, so the semantics cannot drift apart.
+
+Every failure to reach the queue raises `QueueUnavailable`; the router answers 503 for /infer and fails open
+for /stop and /ping.
+
+Besides the operations of `tlfif_common.workqueue`, the ports keep one marker, "start wanted": /infer sets it
+when the GPU was still `stopping` (StartInstances is refused until it is `stopped`), and a later /ping or /infer
+that finds the GPU `stopped` consumes it and starts the instance. /stop clears it (the user's stop wins).
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable, Protocol
+
+from tlfif_common.jobs import JOB_TTL_SECONDS, Job
+from tlfif_common.workqueue import NS
+
+from .errors import QueueUnavailable
+
+START_WANTED = f"{NS}:gpu:start_wanted"
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+class QueuePort(Protocol):
+    def enqueue(self, job: Job) -> None: ...
+
+    def depth(self) -> int: ...
+
+    def allow(self, user: str, limit: int | None = None) -> tuple[bool, int]:
+        """(allowed, retry_after_seconds) for one request by `user`; `limit` None = the shared default."""
+
+    def mark_gpu_started(self, now_ms: int) -> None:
+        """Remember when the router last started the GPU (and drop a pending "start wanted")."""
+
+    def gpu_started_at(self) -> int | None: ...
+
+    def want_start(self) -> None:
+        """The GPU must be started as soon as it is `stopped` (it was `stopping` when a job arrived)."""
+
+    def take_start_wanted(self) -> bool:
+        """True once if a start is wanted; the marker is consumed."""
+
+    def clear_start_wanted(self) -> None: ...
+
+
+class RedisQueuePort:
+    """Full profile: the router (or the queue function) talks to Redis itself."""
+
+    def __init__(self, client: Any, *, clock: Callable[[], float] = time.time):
+        from tlfif_common.workqueue import WorkQueue  # imports redis: only on the path that needs it
+
+        self.redis = client
+        self.clock = clock
+        self._queue = WorkQueue(client)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> RedisQueuePort:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                                      socket_timeout=REDIS_TIMEOUT_SECONDS, health_check_interval=30)
+        return cls(client, **kwargs)
+
+    def _guard(self, operation: Callable[[], Any]) -> Any:
+        import redis
+
+        try:
+            return operation()
+        except (redis.ConnectionError, redis.TimeoutError) as err:
+            raise QueueUnavailable(f"redis: {type(err).__name__}: {err}") from err
+
+    def enqueue(self, job: Job) -> None:
+        self._guard(lambda: self._queue.enqueue(job))
+
+    def depth(self) -> int:
+        return self._guard(self._queue.depth)
+
+    def allow(self, user: str, limit: int | None = None) -> tuple[bool, int]:
+        from tlfif_common import ratelimit
+
+        kwargs = {} if limit is None else {"limit": limit}
+        return self._guard(lambda: ratelimit.allow(self.redis, user, now=self.clock(), **kwargs))
+
+    def mark_gpu_started(self, now_ms: int) -> None:
+        def mark() -> None:
+            self._queue.mark_gpu_started(now_ms)
+            self.redis.delete(START_WANTED)
+        self._guard(mark)
+
+    def gpu_started_at(self) -> int | None:
+        return self._guard(self._queue.gpu_started_at)
+
+    def want_start(self) -> None:
+        self._guard(lambda: self.redis.set(START_WANTED, int(self.clock() * 1000), ex=JOB_TTL_SECONDS))
+
+    def take_start_wanted(self) -> bool:
+        return self._guard(lambda: self.redis.getdel(START_WANTED)) is not None
+
+    def clear_start_wanted(self) -> None:
+        self._guard(lambda: self.redis.delete(START_WANTED))
+
+
+class LambdaQueuePort:
+    """Lean profile: each operation is one synchronous invoke of the in-VPC queue function.
+
+    Payload `{"op": name, ...arguments}`; answer `{"ok": true, "result": ...}` or `{"ok": false, "error": ...}`
+    (see `queue_handler`). An invoke that fails (AWS error, function error, "queue unavailable") raises
+    `QueueUnavailable`; an answer saying our own request was malformed is a bug and raises RuntimeError.
+    """
+
+    def __init__(self, lambda_client: Any, function_name: str):
+        self.client = lambda_client
+        self.function_name = function_name
+
+    def _call(self, op: str, **arguments: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        payload = json.dumps({"op": op, **arguments}, separators=(",", ":")).encode()
+        try:
+            response = self.client.invoke(FunctionName=self.function_name, InvocationType="RequestResponse",
+                                          Payload=payload)
+            raw = response["Payload"].read()
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "Unknown")
+            raise QueueUnavailable(f"lambda:Invoke {self.function_name}: {code}") from err
+        except BotoCoreError as err:
+            raise QueueUnavailable(f"lambda:Invoke {self.function_name}: {type(err).__name__}") from err
+        if response.get("FunctionError"):
+            raise QueueUnavailable(f"queue function {self.function_name} failed: {response['FunctionError']}: "
+                                   f"{raw[:300].decode('utf-8', 'replace')}")
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            raise QueueUnavailable(f"queue function {self.function_name} answered non-JSON") from None
+        if not isinstance(answer, dict) or "ok" not in answer:
+            raise QueueUnavailable(f"queue function {self.function_name} answered {str(answer)[:200]}")
+        if answer["ok"]:
+            return answer.get("result")
+        if answer.get("unavailable"):
+            raise QueueUnavailable(f"queue function {self.function_name}: {answer.get('error')}")
+        raise RuntimeError(f"queue function {self.function_name} refused op {op}: {answer.get('error')}")
+
+    def enqueue(self, job: Job) -> None:
+        self._call("enqueue", job={"id": job.id, **json.loads(job.to_json())})
+
+    def depth(self) -> int:
+        return int(self._call("depth"))
+
+    def allow(self, user: str, limit: int | None = None) -> tuple[bool, int]:
+        arguments: dict[str, Any] = {"user": user}
+        if limit is not None:
+            arguments["limit"] = limit
+        allowed, retry_after = self._call("allow", **arguments)
+        return bool(allowed), int(retry_after)
+
+    def mark_gpu_started(self, now_ms: int) -> None:
+        self._call("mark_gpu_started", now_ms=now_ms)
+
+    def gpu_started_at(self) -> int | None:
+        value = self._call("gpu_started_at")
+        return None if value is None else int(value)
+
+    def want_start(self) -> None:
+        self._call("want_start")
+
+    def take_start_wanted(self) -> bool:
+        return bool(self._call("take_start_wanted"))
+
+    def clear_start_wanted(self) -> None:
+        self._call("clear_start_wanted")

@@ -1,0 +1,27 @@
+"""The route table: API Gateway route key → handler module. A new route is one module and one line here.
+
+`needs_queue`: the route cannot work without the job queue, so an unreachable queue answers 503 before the route
+runs. The others fail open on the per-user rate limiter (stopping the GPU must work while Redis is down).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from . import cost_route, infer, ping, stop
+from .deps import Deps
+from .request import Request
+
+
+@dataclass(frozen=True)
+class Route:
+    handle: Callable[[Request, Deps], dict]
+    needs_queue: bool
+
+
+ROUTES: dict[str, Route] = {
+    "POST /infer": Route(infer.handle, needs_queue=True),
+    "POST /stop": Route(stop.handle, needs_queue=False),
+    "GET /ping": Route(ping.handle, needs_queue=False),
+    "GET /cost": Route(cost_route.handle, needs_queue=False),
+}

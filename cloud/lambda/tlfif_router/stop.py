@@ -1,0 +1,31 @@
+"""POST /stop: StopInstances on the GPU (idempotent when it is already stopping or stopped), metric ManualStops,
+drop a pending "start wanted" mark (the user's stop wins) and the SSM ready marker (so /ping cannot say `ready`
+after the next start before the watcher says so again). Fails open on the queue: stopping must work without Redis.
+"""
+from __future__ import annotations
+
+import logging
+
+from tlfif_common import names
+
+from .deps import Deps
+from .errors import QueueUnavailable
+from .gpu import forget_ready, stop_gpu
+from .log import get_logger, log
+from .request import Request, json_response
+
+logger = get_logger("router")
+
+
+def handle(req: Request, deps: Deps) -> dict:
+    instance_id = deps.config.gpu_instance_id
+    stop_gpu(deps.ec2, instance_id)
+    req.metrics.add(names.METRIC_MANUAL_STOPS)
+    if not req.queue_down:
+        try:
+            deps.queue.clear_start_wanted()
+        except QueueUnavailable as err:
+            log(logger, logging.WARNING, "queue unreachable: could not clear the start-wanted mark",
+                **req.log_fields(), error=str(err))
+    forget_ready(deps.ssm, instance_id)
+    return json_response(200, {"status": "stopping"})
