@@ -1,6 +1,6 @@
 """The result object `s3://<bucket>/{uuid}.json` that the watcher writes and the client polls.
 
-    {"id", "status": "running"|"done"|"error", "text", "tokens", "ttft_ms", "latency_ms", "model",
+    {"id", "status": "running"|"done"|"error"|"cancelled", "text", "tokens", "ttft_ms", "latency_ms", "model",
      "error": {"code", "message"} | null}
 """
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any
 STATUS_RUNNING = "running"
 STATUS_DONE = "done"
 STATUS_ERROR = "error"
-FINAL_STATUSES = frozenset({STATUS_DONE, STATUS_ERROR})
+STATUS_CANCELLED = "cancelled"  # stopped by its owner (POST /cancel/{id}); text holds what was generated until then
+FINAL_STATUSES = frozenset({STATUS_DONE, STATUS_ERROR, STATUS_CANCELLED})
 
 # Error codes a client may see in result["error"]["code"].
 ERR_ENGINE = "engine_error"

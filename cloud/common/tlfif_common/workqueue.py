@@ -10,6 +10,7 @@ cluster-mode server such as ElastiCache Serverless/Valkey; the job key is never 
     {tlfif}:claimed              hash id -> epoch ms of the claim (grace before a lease-less job is reaped)
     {tlfif}:attempts             hash id -> number of claims
     {tlfif}:final:{id}           set once, by the one worker allowed to write the job's final result
+    {tlfif}:cancel:{id}          the job's owner asked to stop it (POST /cancel/{id}); TTL 300 s
 
 At-least-once delivery: a job is removed from `processing` only by `ack` (after its final result is written),
 by `release` (SIGTERM) or by the reaper. Duplicated work is made harmless by `claim_final`.
@@ -41,6 +42,10 @@ def lease_key(job_id: str) -> str:
 
 def final_key(job_id: str) -> str:
     return f"{NS}:final:{job_id}"
+
+
+def cancel_key(job_id: str) -> str:
+    return f"{NS}:cancel:{job_id}"
 
 
 # Move one id out of processing (if it is still there) and back to pending, or to the dead list once it has been
@@ -96,6 +101,10 @@ class WorkQueue:
         raw = self.redis.get(GPU_STARTED_AT)
         return int(raw) if raw is not None else None
 
+    def request_cancel(self, job_id: str) -> None:
+        """Flag a job as cancelled by its owner: a watcher stops generating it (or never starts it)."""
+        self.redis.set(cancel_key(job_id), 1, ex=JOB_TTL_SECONDS)
+
     # --- watcher side ------------------------------------------------------------------------------------
     def claim(self, worker_id: str, timeout: float = 1.0) -> Claim | None:
         """Block up to `timeout` seconds (> 0: never forever) for the oldest pending job."""
@@ -125,6 +134,9 @@ class WorkQueue:
     def claim_final(self, job_id: str, worker_id: str) -> bool:
         """True for exactly one caller per job: the one allowed to write the final result."""
         return bool(self.redis.set(final_key(job_id), worker_id, nx=True, ex=FINAL_MARK_TTL))
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return bool(self.redis.exists(cancel_key(job_id)))
 
     def has_final(self, job_id: str) -> bool:
         return bool(self.redis.exists(final_key(job_id)))

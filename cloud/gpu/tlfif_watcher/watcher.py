@@ -8,7 +8,9 @@ Guarantees:
 - the loop never blocks for long (claim timeout 1 s), so stop requests and the idle timer are served promptly.
 
 A housekeeping thread heartbeats the current job's lease (every lease/3 s), runs the reaper (at start and every
-lease/2 s), flushes metrics and samples the GPU; on a stop request it cancels the current generation.
+lease/2 s), flushes metrics and samples the GPU; on a stop request it cancels the current generation, and when the
+job's owner cancels it (POST /cancel/{id} sets a flag in the queue) it closes the engine stream: the job then ends
+with a `cancelled` final result holding the text generated so far. A job cancelled before it started never runs.
 """
 from __future__ import annotations
 
@@ -77,6 +79,7 @@ class Watcher:
         self._lock = threading.Lock()
         self._current_id: str | None = None
         self._current_gen: Generation | None = None
+        self._cancelled_by_user: str | None = None  # id of the job its owner cancelled, set by housekeeping
         self._housekeeper: threading.Thread | None = None
 
     # --- control ---------------------------------------------------------------------------------------------
@@ -196,6 +199,11 @@ class Watcher:
             if claim.job is None:
                 self._fail_unreadable(job_id)
                 return
+            if self.queue.cancel_requested(job_id):
+                log.info("job cancelled by its owner before it started", extra={"job_id": job_id})
+                doc = results.result_doc(job_id, results.STATUS_CANCELLED, latency_ms=0, model=self.engine.model)
+                self._finish(job_id, self.results.location(job_id, claim.job), doc)
+                return
             self._generate(claim.job, claim.attempt)
         except redis.RedisError as err:
             # Leave the job in processing: its lease lapses and the reaper hands it out again.
@@ -239,7 +247,7 @@ class Watcher:
             model = gen.model
             with self._lock:
                 self._current_gen = gen
-            if self.stopping:
+            if self.stopping or self._cancelled_by_user == job.id:  # asked while the engine was starting
                 gen.close()
             for piece in gen:
                 now = self.clock()
@@ -265,6 +273,15 @@ class Watcher:
                                      latency_ms=_ms(self.clock() - started), model=model,
                                      error_code=results.ERR_ENGINE,
                                      error_message=f"internal error: {type(err).__name__}")
+            self._finish(job.id, where, doc)
+            return
+        if gen.cancelled and self._cancelled_by_user == job.id and not self.stopping:
+            latency_ms = _ms(self.clock() - started)
+            log.info("generation cancelled by its owner", extra={"job_id": job.id, "tokens": len(pieces),
+                                                                 "latency_ms": latency_ms})
+            doc = results.result_doc(job.id, results.STATUS_CANCELLED, text="".join(pieces), tokens=len(pieces),
+                                     ttft_ms=_ms(first_at - started) if first_at is not None else None,
+                                     latency_ms=latency_ms, model=model)
             self._finish(job.id, where, doc)
             return
         if gen.cancelled:
@@ -319,6 +336,8 @@ class Watcher:
                 return
             with self._lock:
                 current = self._current_id
+            if current is not None and current != self._cancelled_by_user:
+                self._check_cancel(current)
             if current is not None and now >= next_heartbeat:
                 try:
                     self.queue.heartbeat(current, self.worker_id)
@@ -337,6 +356,16 @@ class Watcher:
                     self.metrics.flush()
                 next_metrics = now + METRICS_INTERVAL_S
             self._stop.wait(HOUSEKEEPING_TICK_S)
+
+    def _check_cancel(self, job_id: str) -> None:
+        try:
+            wanted = self.queue.cancel_requested(job_id)
+        except redis.RedisError:
+            return
+        if wanted:
+            log.info("cancel requested: closing the engine stream", extra={"job_id": job_id})
+            self._cancelled_by_user = job_id
+            self.cancel_current()
 
     def _reap(self) -> None:
         try:

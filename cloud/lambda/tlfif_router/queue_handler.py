@@ -8,6 +8,7 @@ The router, running outside the VPC, invokes it synchronously (`LambdaQueuePort`
     {"op": "allow", "user": str, "limit": int (optional)}
     {"op": "mark_gpu_started", "now_ms": int}
     {"op": "gpu_started_at"} | {"op": "want_start"} | {"op": "take_start_wanted"} | {"op": "clear_start_wanted"}
+    {"op": "cancel", "job_id": uuid, "user": str}
 
 and gets `{"ok": true, "result": ...}`, or `{"ok": false, "error": "...", "unavailable": true}` when Redis cannot
 be reached, or `{"ok": false, "error": "..."}` for a payload it refuses. Each operation is a `RedisQueuePort`
@@ -142,6 +143,13 @@ def _mark(event: Mapping[str, Any]) -> Callable[[RedisQueuePort], Any]:
     return lambda port: port.mark_gpu_started(now_ms)
 
 
+def _cancel(event: Mapping[str, Any]) -> Callable[[RedisQueuePort], Any]:
+    job_id, user = event.get("job_id"), _user(event)
+    if not isinstance(job_id, str) or not is_job_id(job_id):
+        raise PayloadError("job_id must be a job id (a UUID)")
+    return lambda port: port.cancel(job_id, user)
+
+
 OPERATIONS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], Callable[[RedisQueuePort], Any]]]] = {
     "enqueue": (("job",), _enqueue),
     "depth": ((), lambda event: lambda port: port.depth()),
@@ -151,4 +159,5 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], Calla
     "want_start": ((), lambda event: lambda port: port.want_start()),
     "take_start_wanted": ((), lambda event: lambda port: port.take_start_wanted()),
     "clear_start_wanted": ((), lambda event: lambda port: port.clear_start_wanted()),
+    "cancel": (("job_id", "user"), _cancel),
 }

@@ -48,6 +48,14 @@ class QueuePort(Protocol):
 
     def clear_start_wanted(self) -> None: ...
 
+    def cancel(self, job_id: str, user: str) -> str:
+        """Ask the watcher to stop `job_id` for its owner `user`. Returns one of CANCEL_OUTCOMES."""
+
+
+# What `cancel` can answer: flagged, no such job (expired or never was), not the caller's job, already final.
+CANCELLING, UNKNOWN_JOB, NOT_OWNER, ALREADY_FINISHED = "cancelling", "unknown", "forbidden", "finished"
+CANCEL_OUTCOMES = (CANCELLING, UNKNOWN_JOB, NOT_OWNER, ALREADY_FINISHED)
+
 
 class RedisQueuePort:
     """Full profile: the router (or the queue function) talks to Redis itself."""
@@ -104,6 +112,19 @@ class RedisQueuePort:
 
     def clear_start_wanted(self) -> None:
         self._guard(lambda: self.redis.delete(START_WANTED))
+
+    def cancel(self, job_id: str, user: str) -> str:
+        def cancel() -> str:
+            job = self._queue.load_job(job_id)
+            if job is None:  # acknowledged jobs lose their job key but keep their final marker for an hour
+                return ALREADY_FINISHED if self._queue.has_final(job_id) else UNKNOWN_JOB
+            if job.user != user:
+                return NOT_OWNER
+            if self._queue.has_final(job_id):
+                return ALREADY_FINISHED
+            self._queue.request_cancel(job_id)
+            return CANCELLING
+        return self._guard(cancel)
 
 
 class LambdaQueuePort:
@@ -174,3 +195,9 @@ class LambdaQueuePort:
 
     def clear_start_wanted(self) -> None:
         self._call("clear_start_wanted")
+
+    def cancel(self, job_id: str, user: str) -> str:
+        outcome = self._call("cancel", job_id=job_id, user=user)
+        if outcome not in CANCEL_OUTCOMES:
+            raise QueueUnavailable(f"queue function {self.function_name} answered cancel with {str(outcome)[:50]}")
+        return outcome

@@ -22,7 +22,18 @@ def route_key_of(event: Mapping[str, Any]) -> str:
     http = (event.get("requestContext") or {}).get("http") or {}
     method = str(http.get("method") or "").upper()
     path = http.get("path") or event.get("rawPath") or ""
+    if path.startswith("/cancel/") and path.count("/") == 2:  # the one route with a path parameter
+        path = "/cancel/{id}"
     return f"{method} {path}"
+
+
+def path_parameter(event: Mapping[str, Any], name: str) -> str | None:
+    """A path parameter (`{id}` in `/cancel/{id}`); from the raw path when the route was `$default`."""
+    value = (event.get("pathParameters") or {}).get(name)
+    if value is None:
+        path = ((event.get("requestContext") or {}).get("http") or {}).get("path") or event.get("rawPath") or ""
+        value = path.rsplit("/", 1)[-1] or None
+    return value
 
 
 def request_id_of(event: Mapping[str, Any]) -> str | None:
