@@ -66,6 +66,27 @@ def ready_at_ms(ssm: Any, instance_id: str) -> int | None:
     return parse_timestamp_ms(value)
 
 
+def budget_hold(ssm: Any, now_ms: int) -> dict | None:
+    """BudgetKiller's marker (SSM_BUDGET_STOP) when it stopped the GPU this calendar month (UTC), else None.
+
+    While it holds, the router does not start the GPU again: the kill switch stays thrown until the month ends or
+    the operator deletes the parameter (docs/deploy.md).
+    """
+    import json
+
+    with aws_call("ssm:GetParameter"):
+        try:
+            raw = ssm.get_parameter(Name=names.SSM_BUDGET_STOP)["Parameter"]["Value"]
+        except ssm.exceptions.ParameterNotFound:
+            return None
+    try:
+        marker = json.loads(raw)
+    except ValueError:
+        return None
+    month = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).strftime("%Y-%m")
+    return marker if isinstance(marker, dict) and marker.get("month") == month else None
+
+
 def forget_ready(ssm: Any, instance_id: str) -> None:
     """Delete the ready marker so a /ping after the next start does not report a stale `ready`."""
     with aws_call("ssm:DeleteParameter"):

@@ -9,6 +9,7 @@ GPU state → what happens:
   stopped (also shutting-down/terminated) → StartInstances → 202 "starting" with eta (a refused start → 502,
                                            nothing enqueued)
   pending / running                       → no start → 202 "queued"
+  stopped/stopping after BudgetKiller fired this month → 403, nothing enqueued (the kill switch stays thrown)
   stopping                                → StartInstances is refused (IncorrectInstanceState) until EC2 reports
                                            `stopped`; the job is enqueued, a "start wanted" mark is left in the
                                            queue, and the next /ping (or /infer) that finds the GPU stopped
@@ -24,7 +25,7 @@ from tlfif_common.jobs import JOB_TTL_SECONDS, Job, RequestError, result_object_
 from .aws import aws_call
 from .deps import Deps
 from .errors import AwsCallFailed, HttpError, QueueUnavailable
-from .gpu import describe_gpu, start_gpu
+from .gpu import budget_hold, describe_gpu, start_gpu
 from .log import get_logger, log
 from .request import Request, json_response
 
@@ -44,6 +45,8 @@ def handle(req: Request, deps: Deps) -> dict:
     result_url = presign_result(deps, job.id)
 
     gpu = describe_gpu(deps.ec2, config.gpu_instance_id)
+    if gpu.state not in ("pending", "running"):
+        refuse_when_budget_spent(deps, now_ms)
     started = deferred = False
     if gpu.state in ("pending", "running"):
         pass
@@ -73,6 +76,15 @@ def handle(req: Request, deps: Deps) -> dict:
     else:
         body = {"status": "queued", "id": job.id, "result_url": result_url}
     return json_response(202, body)
+
+
+def refuse_when_budget_spent(deps: Deps, now_ms: int) -> None:
+    """403 instead of a start when BudgetKiller stopped the GPU this month: the kill switch must stay thrown."""
+    hold = budget_hold(deps.ssm, now_ms)
+    if hold is not None:
+        raise HttpError(403, f"monthly budget reached: the budget kill switch stopped the GPU at "
+                             f"{hold.get('stopped_at', 'an earlier time')}; it stays off until next month "
+                             f"(docs/deploy.md says how to lift it)")
 
 
 def presign_result(deps: Deps, job_id: str) -> str:

@@ -14,7 +14,7 @@ from tlfif_common import names
 
 from .deps import Deps
 from .errors import AwsCallFailed, QueueUnavailable
-from .gpu import API_STATES, describe_gpu, is_ready, ready_at_ms, start_gpu
+from .gpu import API_STATES, budget_hold, describe_gpu, is_ready, ready_at_ms, start_gpu
 from .log import get_logger, log
 from .request import Request, json_response
 
@@ -37,7 +37,8 @@ def handle(req: Request, deps: Deps) -> dict:
     if gpu.state in ("shutting-down", "terminated"):
         log(logger, logging.WARNING, f"GPU instance is {gpu.state}; reporting it as stopped",
             **req.log_fields(), instance_id=instance_id)
-    elif gpu.state == "stopped" and queue_ok and _take_start_wanted(req, deps):
+    elif (gpu.state == "stopped" and queue_ok and _take_start_wanted(req, deps)
+          and budget_hold(deps.ssm, deps.now_ms()) is None):
         state = API_STATES.get(_deferred_start(req, deps), "pending")
     elif gpu.state == "running":
         ready_ms = ready_at_ms(deps.ssm, instance_id)
