@@ -56,7 +56,7 @@ class ImdsEmulator:
         self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="imds", daemon=True)
 
-    def start(self) -> "ImdsEmulator":
+    def start(self) -> ImdsEmulator:
         self._thread.start()
         return self
 
@@ -64,7 +64,7 @@ class ImdsEmulator:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "ImdsEmulator":
+    def __enter__(self) -> ImdsEmulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:

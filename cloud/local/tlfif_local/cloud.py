@@ -1,0 +1,192 @@
+"""The local cloud: every TL-FIF backend part on loopback, the same router and watcher code as on AWS.
+
+`LocalCloud(options).start()` starts, in order: a real redis-server; moto's server holding the TL-FIF resources;
+the local OIDC issuer; the IMDSv2 emulator and the GPU node emulator (which runs the real watcher while the moto
+instance runs); the router handler (imported in-process, configured through the same environment variables as
+the Lambda); the API Gateway emulation. It returns the info dict that `tl-fif cloud up` prints as its first line.
+`stop()` stops all of it, in reverse.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from tlfif_common import names
+
+from .aws_stack import FAKE_CREDENTIALS, AwsStack
+from .gateway import Gateway, GatewayServer, TokenBucket
+from .gpu_node import GpuNode
+from .imds import ImdsEmulator
+from .jwt_authorizer import JwtAuthorizer
+from .oidc import LocalIssuer
+from .redis_server import RedisServer
+
+log = logging.getLogger("tlfif_local.cloud")
+
+ENGINE_ECHO = "echo"
+# The callback the info line names; the issuer accepts any port on localhost/127.0.0.1 with path /callback.
+DEFAULT_REDIRECT_URI = "http://localhost:8400/callback"
+INFO_KEYS = ("api_url", "issuer", "authorize_url", "token_url", "jwks_url", "client_id", "redirect_uri", "region")
+
+
+@dataclass
+class CloudOptions:
+    port: int = 0
+    issuer_port: int = 0
+    boot_seconds: float = 8.0
+    engine: str = ENGINE_ECHO  # "echo" or the base URL of an OpenAI-compatible server
+    echo_delay_ms: int | None = None
+    minute_seconds: float | None = None
+    throttle_rate: float = names.API_THROTTLE_RATE
+    throttle_burst: int = names.API_THROTTLE_BURST
+    user_rps: int | None = None
+    region: str = names.DEFAULT_REGION
+
+
+def isolate_from_aws(region: str) -> None:
+    """Fake credentials and no profile in this process (and so in every child): nothing can reach AWS."""
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+                "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
+        os.environ.pop(var, None)
+    os.environ.update(FAKE_CREDENTIALS)
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    os.environ[names.ENV_AWS_REGION] = region
+    os.environ["AWS_DEFAULT_REGION"] = region
+
+
+class LocalCloud:
+    def __init__(self, options: CloudOptions, access_log: Callable[[dict], None]):
+        self.options = options
+        self.access_log = access_log
+        self.redis: RedisServer | None = None
+        self.aws: AwsStack | None = None
+        self.issuer: LocalIssuer | None = None
+        self.imds: ImdsEmulator | None = None
+        self.node: GpuNode | None = None
+        self.gateway: GatewayServer | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self.info: dict | None = None
+
+    def start(self) -> dict:
+        opts = self.options
+        isolate_from_aws(opts.region)
+        self._tmp = tempfile.TemporaryDirectory(prefix="tlfif-local-")
+
+        self.redis = RedisServer(own_session=True)  # assigned first: a signal during start() still finds it to stop
+        self.redis.start()
+        log.info("[redis] redis-server at %s (pid %s)", self.redis.url, self.redis.pid)
+
+        self.aws = AwsStack(region=opts.region)
+        res = self.aws.start()
+        os.environ[names.ENV_AWS_ENDPOINT_URL] = res.endpoint_url
+
+        self.issuer = LocalIssuer(port=opts.issuer_port).start()
+
+        self.imds = ImdsEmulator(res.gpu_instance_id, region=opts.region).start()
+        self.node = GpuNode(self.aws.moto_instance(), boot_seconds=opts.boot_seconds,
+                            watcher_env=self._watcher_env()).start()
+
+        integration = self._router()
+        authorizer = JwtAuthorizer(self.issuer.issuer, [self.issuer.client_id], self.issuer.jwks_url)
+        throttle = TokenBucket(opts.throttle_rate, opts.throttle_burst)
+        self.gateway = GatewayServer(
+            lambda domain: Gateway(integration=integration, authorizer=authorizer, throttle=throttle,
+                                   region=opts.region, account_id=res.account_id, domain=domain,
+                                   access_log=self.access_log),
+            port=opts.port).start()
+
+        self.info = {
+            "api_url": self.gateway.url,
+            "issuer": self.issuer.issuer,
+            "authorize_url": self.issuer.authorize_url,
+            "token_url": self.issuer.token_url,
+            "jwks_url": self.issuer.jwks_url,
+            "client_id": self.issuer.client_id,
+            "redirect_uri": DEFAULT_REDIRECT_URI,
+            "region": opts.region,
+        }
+        return self.info
+
+    def _watcher_env(self) -> dict[str, str]:
+        opts = self.options
+        assert self.redis and self.aws and self.aws.resources and self.imds and self._tmp
+        env = dict(os.environ)
+        env.update({
+            names.ENV_REDIS_URL: self.redis.url,
+            names.ENV_RESPONSES_BUCKET: self.aws.resources.responses_bucket,
+            names.ENV_IMDS_URL: self.imds.url,
+            names.ENV_ADAPTER_DIR: os.path.join(self._tmp.name, "adapters"),
+            "PYTHONUNBUFFERED": "1",
+        })
+        if opts.engine == ENGINE_ECHO:
+            env[names.ENV_ENGINE] = "echo"
+        else:
+            env[names.ENV_ENGINE] = "vllm"
+            env[names.ENV_ENGINE_URL] = opts.engine
+        if opts.echo_delay_ms is not None:
+            env[names.ENV_ECHO_DELAY_MS] = str(opts.echo_delay_ms)
+        if opts.minute_seconds is not None:
+            env[names.ENV_MINUTE_SECONDS] = str(opts.minute_seconds)
+        return env
+
+    def _router(self):
+        """The router handler, configured through its environment variables as on Lambda, imported here."""
+        opts = self.options
+        assert self.redis and self.aws and self.aws.resources and self.issuer
+        res = self.aws.resources
+        os.environ.update({
+            names.ENV_REDIS_URL: self.redis.url,
+            names.ENV_RESPONSES_BUCKET: res.responses_bucket,
+            names.ENV_MODELS_BUCKET: res.models_bucket,
+            names.ENV_GPU_INSTANCE_ID: res.gpu_instance_id,
+            names.ENV_JWT_ISSUER: self.issuer.issuer,
+            names.ENV_JWT_AUDIENCE: self.issuer.client_id,
+            names.ENV_SESSIONS_TABLE: res.sessions_table,
+            names.ENV_BOOT_ETA_SECONDS: str(max(1, round(opts.boot_seconds))),
+        })
+        if opts.user_rps is not None:
+            os.environ[names.ENV_RATE_LIMIT_RPS] = str(opts.user_rps)
+        from tlfif_router.handler import handler
+
+        return handler
+
+    @property
+    def watcher_pid(self) -> int | None:
+        return self.node.watcher_pid if self.node else None
+
+    def stop(self) -> None:
+        """Stop everything that was started, in reverse order; never raises.
+
+        The API goes first (no new work), then the GPU node (the watcher returns its job), then the in-process
+        servers side by side (each shutdown waits out a poll interval), then redis-server.
+        """
+        self._stop_all([("gateway", self.gateway)])
+        self._stop_all([("gpu node", self.node)])
+        self._stop_all([("imds", self.imds), ("issuer", self.issuer), ("moto", self.aws)])
+        self._stop_all([("redis", self.redis)])
+        self.gateway = self.node = self.imds = self.issuer = self.aws = self.redis = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    @staticmethod
+    def _stop_all(parts) -> None:
+        def stop(name, part):
+            try:
+                part.stop()
+            except Exception:  # keep stopping the rest
+                log.exception("[cloud] stopping %s failed", name)
+
+        threads = [threading.Thread(target=stop, args=(name, part), name=f"stop-{name}")
+                   for name, part in parts if part is not None]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
