@@ -1,0 +1,214 @@
+"""The "OpenAI" backend: streaming chat completions through the official `openai` SDK.
+
+The key comes from OPENAI_API_KEY or from the key dialog, and is held in memory only. Model and base URL come from
+the settings (any OpenAI-compatible server works: vLLM, llama.cpp, Ollama).
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+from app.controllers.backend_base import (BackendContext, BackendError, CancelFlags, Cancelled, JobEvents,
+                                          PromptRequest, Reply)
+
+log = logging.getLogger("tlfif.app.openai")
+
+ENV_API_KEY = "OPENAI_API_KEY"
+
+
+class KeyNeeded(BackendError):
+    """No API key: the app asks the user for one."""
+
+
+@dataclass
+class OpenAiSubmission:
+    request_id: str
+    stream: Any
+    client: Any
+    started: float
+
+
+class OpenAiApiClient:
+    key = "openai"
+    label = "OpenAI"
+    tag = "[openai]"
+
+    def __init__(self, ctx: BackendContext):
+        self._ctx = ctx
+        self._key: str | None = None
+        self._env_key_refused = False
+        self._cancels = CancelFlags()
+        self._streams: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    def _client(self, key: str, base_url: str) -> Any:
+        """One SDK client per (key, base URL), reused: building one loads TLS certificates, which holds the GIL
+        (and so the Tk thread) for tens of milliseconds."""
+        with self._lock:
+            client = self._clients.get((key, base_url))
+            if client is None:
+                client = self._clients[(key, base_url)] = openai.OpenAI(
+                    api_key=key, base_url=base_url or None, max_retries=1,
+                    timeout=self._ctx.timings.http_timeout_s * 4)
+            return client
+
+    def warm_up(self) -> None:
+        """Worker thread, at start-up: the SDK's first client costs ~0.25 s of imports and TLS set-up; pay it now
+        rather than on the first OpenAI prompt."""
+        settings = self._ctx.settings()
+        self._client(self._api_key() or "warm-up", settings.openai_base_url)
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
+    # --- the key, memory only ---------------------------------------------------------------------------------------
+    def _api_key(self) -> str | None:
+        if self._key:
+            return self._key
+        env = self._ctx.env.get(ENV_API_KEY)
+        return env if env and not self._env_key_refused else None
+
+    def needs_key(self) -> bool:
+        return self._api_key() is None
+
+    def set_key(self, key: str) -> None:
+        self._key = key.strip() or None
+
+    # --- BackendClient ----------------------------------------------------------------------------------------------
+    def send_prompt(self, request: PromptRequest, events: JobEvents) -> OpenAiSubmission:
+        key = self._api_key()
+        if not key:
+            raise KeyNeeded(f"{self.tag} no API key (set {ENV_API_KEY} or enter one when asked)")
+        settings = self._ctx.settings()
+        flag = self._cancels.flag(request.request_id)
+        client = self._client(key, settings.openai_base_url)
+        params = request.params or {}
+        messages: list[dict] = []
+        if params.get("system"):
+            messages.append({"role": "system", "content": params["system"]})
+        messages.extend(request.messages or [])
+        messages.append({"role": "user", "content": request.prompt})
+        extra: dict[str, Any] = {}
+        if "temperature" in params:
+            extra["temperature"] = params["temperature"]
+        if "max_tokens" in params:
+            extra["max_tokens"] = params["max_tokens"]
+        started = time.monotonic()
+        try:
+            stream = client.chat.completions.create(model=settings.openai_model, messages=messages, stream=True,
+                                                    stream_options={"include_usage": True}, **extra)
+        except BaseException:
+            self._cancels.drop(request.request_id)
+            raise
+        with self._lock:
+            self._streams[request.request_id] = stream
+        if flag.is_set():
+            stream.close()
+        log.info("[openai] streaming from %s (%s)", settings.openai_base_url or "api.openai.com",
+                 settings.openai_model)
+        events.queued("streaming", 0.0, "")
+        return OpenAiSubmission(request.request_id, stream, client, started)
+
+    def get_response(self, submission: OpenAiSubmission, events: JobEvents) -> Reply:
+        flag = self._cancels.flag(submission.request_id)
+        parts: list[str] = []
+        pieces = 0
+        usage_tokens = 0
+        model = ""
+        ttft_ms: int | None = None
+        try:
+            for chunk in submission.stream:
+                if flag.is_set():
+                    raise Cancelled()
+                model = getattr(chunk, "model", None) or model
+                usage = getattr(chunk, "usage", None)
+                if usage is not None and getattr(usage, "completion_tokens", None):
+                    usage_tokens = int(usage.completion_tokens)
+                for choice in chunk.choices or ():
+                    delta = getattr(choice.delta, "content", None) if choice.delta else None
+                    if delta:
+                        if ttft_ms is None:
+                            ttft_ms = int((time.monotonic() - submission.started) * 1000)
+                        parts.append(delta)
+                        pieces += 1
+                        events.progress("".join(parts), pieces)
+        except Exception:
+            if flag.is_set():
+                raise Cancelled() from None
+            raise
+        finally:
+            with self._lock:
+                self._streams.pop(submission.request_id, None)
+            self._cancels.drop(submission.request_id)
+            submission.stream.close()
+        if flag.is_set():
+            raise Cancelled()
+        return Reply(text="".join(parts), tokens=usage_tokens or pieces, model=model, ttft_ms=ttft_ms)
+
+    def handle_errors(self, error: BaseException) -> str:
+        base = self._ctx.settings().openai_base_url or "api.openai.com"
+        if isinstance(error, Cancelled):
+            return f"{self.tag} cancelled"
+        if isinstance(error, BackendError):
+            return str(error)
+        if isinstance(error, openai.AuthenticationError):
+            with self._lock:
+                self._clients = {k: c for k, c in self._clients.items() if k[0] != self._api_key()}
+            if self._key:
+                self._key = None
+            else:
+                self._env_key_refused = True
+            return f"{self.tag} the API key was refused (HTTP 401); you will be asked for another"
+        if isinstance(error, openai.RateLimitError):
+            return f"{self.tag} rate limited (HTTP 429): {_message(error)}"
+        if isinstance(error, openai.APIStatusError):
+            return f"{self.tag} HTTP {error.status_code}: {_message(error)}"
+        if isinstance(error, openai.APITimeoutError):
+            return f"{self.tag} {base} did not answer in time"
+        if isinstance(error, openai.APIConnectionError):
+            return f"{self.tag} cannot reach {base}: {error.__class__.__name__}"
+        if isinstance(error, openai.APIError):
+            return f"{self.tag} the stream failed: {_message(error)}"
+        return f"{self.tag} unexpected error: {error.__class__.__name__}: {error}"
+
+    def cancel(self, request_id: str) -> None:
+        self._cancels.set(request_id)
+        with self._lock:
+            stream = self._streams.get(request_id)
+        if stream is not None:
+            _hang_up(stream)
+
+
+def _hang_up(stream: Any) -> None:
+    """End the HTTP response from another thread: shut the socket down (a blocked read returns at once, the
+    server sees the client hang up), then close the stream."""
+    try:
+        network = stream.response.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except Exception:
+        log.debug("[openai] socket shutdown failed", exc_info=True)
+    try:
+        stream.close()
+    except Exception:
+        log.debug("[openai] closing the stream failed", exc_info=True)
+
+
+def _message(error: Exception) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(getattr(error, "message", "") or error)

@@ -1,0 +1,252 @@
+"""The app's one pypubsub topic tree: every topic, with its message data, is declared here and nowhere else.
+
+Loaded at start-up by `app.bus.install_topics` (TOPIC_TREE_FROM_CLASS, unspecified topics fatal): a topic name with
+a typo raises instead of silently going nowhere. A subtopic repeats its parent's arguments (pypubsub's rule).
+
+Two kinds of branch:
+- `ui.*`     what the user asked for. Published by views, on the Tk thread.
+- the rest   outcomes. Published by controllers and by the pump (for results that worker threads queued).
+Every `job.*` message carries the `request_id` the app gave the prompt, so a late answer finds its exchange.
+
+This module holds topic classes only: every public class here becomes a root topic.
+"""
+
+
+class ui:
+    """Intents: what the user asked for."""
+
+    class send:
+        """The user asked to send the prompt."""
+
+        def msgDataSpec(prompt):
+            """- prompt: the raw text of the PromptBox"""
+
+    class stop_gpu:
+        """The user pressed Stop GPU."""
+
+    class idle_changed:
+        """The user changed the idle timeout (the raw, unvalidated spinbox text)."""
+
+        def msgDataSpec(value):
+            """- value: what the spinbox holds, as typed"""
+
+    class backend_selected:
+        """The user picked a backend in the dropdown."""
+
+        def msgDataSpec(backend):
+            """- backend: the backend key (e.g. aws, openai)"""
+
+    class api_key_entered:
+        """The user typed an API key into the key dialog (held in memory only)."""
+
+        def msgDataSpec(backend, key):
+            """- backend: the backend key the key is for
+            - key: the key; never logged, never saved"""
+
+    class api_key_cancelled:
+        """The user closed the key dialog without a key."""
+
+        def msgDataSpec(backend):
+            """- backend: the backend key the dialog was for"""
+
+    class cancel:
+        """The user asked to stop the request in flight."""
+
+        def msgDataSpec(request_id):
+            """- request_id: the request to cancel"""
+
+
+class job:
+    """Outcomes of one prompt, from submission to the final answer."""
+
+    def msgDataSpec(request_id):
+        """- request_id: the app's id for this prompt"""
+
+    class rejected:
+        """The prompt was not sent (empty, or a request is already in flight)."""
+
+        def msgDataSpec(request_id, message):
+            """- request_id: the app's id for this prompt
+            - message: why, for the hint under the PromptBox"""
+
+    class submitted:
+        """The prompt was accepted by the app and handed to a backend."""
+
+        def msgDataSpec(request_id, backend, backend_label, prompt, started_at):
+            """- request_id: the app's id for this prompt
+            - backend: backend key
+            - backend_label: backend name as the dropdown shows it
+            - prompt: the prompt text
+            - started_at: wall-clock time (epoch seconds) of the submission"""
+
+    class queued:
+        """The backend accepted the prompt."""
+
+        def msgDataSpec(request_id, backend, status, eta_s, job_id):
+            """- request_id: the app's id for this prompt
+            - backend: backend key
+            - status: queued | starting (GPU booting) | streaming
+            - eta_s: seconds until the GPU is expected ready (0 when it is)
+            - job_id: the backend's own id for the job ('' when it has none)"""
+
+    class retrying:
+        """A call failed with a transient error; the client retries by itself."""
+
+        def msgDataSpec(request_id, backend, message, attempt, delay_s):
+            """- request_id: the app's id for this prompt
+            - backend: backend key
+            - message: what to show the user
+            - attempt: the retry number (1 = first retry)
+            - delay_s: seconds until the next try"""
+
+    class progress:
+        """The answer grew."""
+
+        def msgDataSpec(request_id, backend, text, tokens):
+            """- request_id: the app's id for this prompt
+            - backend: backend key
+            - text: the whole answer so far
+            - tokens: tokens so far (0 when unknown)"""
+
+    class done:
+        """The answer is complete."""
+
+        def msgDataSpec(request_id, backend, text, tokens, latency_ms, model):
+            """- request_id: the app's id for this prompt
+            - backend: backend key
+            - text: the whole answer
+            - tokens: tokens generated (0 when unknown)
+            - latency_ms: from send to the last token, measured by the app
+            - model: the model that answered ('' when unknown)"""
+
+    class failed:
+        """The prompt ended without an answer; the message names the backend."""
+
+        def msgDataSpec(request_id, backend, message):
+            """- request_id: the app's id for this prompt
+            - backend: backend key
+            - message: what went wrong, starting with the backend tag ([aws], [openai])"""
+
+
+class gpu:
+    """The GPU instance, as the app sees it."""
+
+    class polled:
+        """A worker read GET /ping (or failed to); the GPU controller turns it into gpu.state."""
+
+        def msgDataSpec(gpu, queue_depth, error):
+            """- gpu: the raw state /ping gave (stopped, pending, running, ready, stopping) or ''
+            - queue_depth: jobs waiting (-1 unknown)
+            - error: why the ping failed ('' when it worked)"""
+
+    class stop_sent:
+        """POST /stop answered (or failed)."""
+
+        def msgDataSpec(error):
+            """- error: why the stop failed ('' when it worked)"""
+
+    class state:
+        """What the status line shows about the GPU."""
+
+        def msgDataSpec(state, text, progress, idle_left_s):
+            """- state: unknown | stopped | starting | ready | stopping
+            - text: the status line text
+            - progress: 0..1 toward the boot ETA while starting, else -1
+            - idle_left_s: seconds until the idle auto-stop (-1 when not counting)"""
+
+
+class cost:
+    """Spend, from GET /cost."""
+
+    class updated:
+        """A cost poll answered (or the route is absent)."""
+
+        def msgDataSpec(text, data):
+            """- text: what the CostLabel shows
+            - data: the decoded /cost answer, or None"""
+
+    class paused:
+        """Cost polling paused or resumed (paused while the GPU cold-starts, RQL 1.3)."""
+
+        def msgDataSpec(paused):
+            """- paused: True while paused"""
+
+
+class auth:
+    """Sign-in (tokens never travel on the bus)."""
+
+    class signing_in:
+        """A sign-in started."""
+
+        def msgDataSpec(message):
+            """- message: what is happening (browser opened, local user)"""
+
+    class signed_in:
+        """A sign-in or refresh worked."""
+
+        def msgDataSpec(user):
+            """- user: who (email or sub), for the status line"""
+
+    class failed:
+        """A sign-in failed."""
+
+        def msgDataSpec(message):
+            """- message: why"""
+
+    class key_needed:
+        """A backend needs an API key: the view asks the user for it."""
+
+        def msgDataSpec(backend, backend_label):
+            """- backend: backend key
+            - backend_label: backend name for the dialog"""
+
+
+class settings:
+    """The user's settings file."""
+
+    class saved:
+        """Settings were validated and written."""
+
+        def msgDataSpec(idle, backend):
+            """- idle: idle timeout, minutes
+            - backend: backend key"""
+
+    class invalid:
+        """A value the user typed was refused; nothing was saved."""
+
+        def msgDataSpec(field, message, current):
+            """- field: which setting (idle)
+            - message: the hint to show
+            - current: the value still in force, to put back in the widget"""
+
+    class warning:
+        """The settings file had a problem (corrupt: defaults in use, file kept aside)."""
+
+        def msgDataSpec(message):
+            """- message: what happened"""
+
+
+class cloud:
+    """The embedded local cloud (used when no AWS stack is configured)."""
+
+    class ready:
+        """The local cloud answered and the AWS backend points at it."""
+
+        def msgDataSpec(api_url):
+            """- api_url: its API base URL"""
+
+    class failed:
+        """The local cloud could not start."""
+
+        def msgDataSpec(message):
+            """- message: why"""
+
+
+class clock:
+    """Time passing, for views that show countdowns and spinners."""
+
+    class tick:
+        """Published by the pump a few times a second."""
+
+        def msgDataSpec(now):
+            """- now: time.monotonic()"""

@@ -1,0 +1,51 @@
+"""The TL-FIF window: toolbar, OutputPane, PromptBox + SendBtn, status line. Views only: they publish ui.* intents
+and render outcomes; no service is called from here."""
+from __future__ import annotations
+
+from tkinter import ttk
+
+from app.bus import Bus
+from app.models.settings import Settings
+from app.views import styles
+from app.views.key_dialog import ApiKeyDialog
+from app.views.output_pane import OutputPane
+from app.views.prompt_panel import PromptPanel
+from app.views.status_bar import StatusBar
+from app.views.toolbar import Toolbar
+
+TITLE = "TL-FIF"
+
+
+class MainWindow:
+    def __init__(self, root, bus: Bus, settings: Settings, backend_labels: dict[str, str], *,
+                 modal_dialogs: bool = True):
+        self.root = root
+        self._bus = bus
+        self._modal = modal_dialogs
+        self.key_dialog: ApiKeyDialog | None = None
+        root.title(TITLE)
+        root.geometry("960x640")
+        root.minsize(640, 420)
+        styles.install(root)
+        frame = ttk.Frame(root, padding=8)
+        frame.pack(fill="both", expand=True)
+        frame.columnconfigure(0, weight=1)
+        frame.rowconfigure(1, weight=1)
+        self.toolbar = Toolbar(frame, bus, settings, backend_labels)
+        self.toolbar.grid(row=0, column=0, sticky="ew", pady=(0, 6))
+        self.output = OutputPane(frame, bus)
+        self.output.grid(row=1, column=0, sticky="nsew")
+        self.prompt = PromptPanel(frame, bus)
+        self.prompt.grid(row=2, column=0, sticky="ew", pady=(8, 4))
+        ttk.Separator(frame).grid(row=3, column=0, sticky="ew", pady=(2, 2))
+        self.status = StatusBar(frame, bus)
+        self.status.grid(row=4, column=0, sticky="ew")
+        self.prompt.prompt_box.focus_set()
+        bus.subscribe_table({"auth.key_needed": self.on_key_needed})
+
+    def on_key_needed(self, backend, backend_label) -> None:
+        # Opened after this message is delivered, so a modal wait never nests inside a publish.
+        self.root.after_idle(self._open_key_dialog, backend, backend_label)
+
+    def _open_key_dialog(self, backend: str, backend_label: str) -> None:
+        self.key_dialog = ApiKeyDialog(self.root, self._bus, backend, backend_label, modal=self._modal)

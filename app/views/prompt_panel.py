@@ -1,0 +1,76 @@
+"""PromptBox (tk.Text, 5 lines, Ctrl+Enter sends, Enter is a newline), SendBtn (green, spinner while in flight)
+and the hint under them. Publishes ui.send; what may be sent is decided by the job controller."""
+from __future__ import annotations
+
+import tkinter as tk
+from tkinter import ttk
+
+from app.bus import Bus
+from app.views import styles
+
+SPINNER = "-\\|/"
+
+
+class PromptPanel(ttk.Frame):
+    def __init__(self, parent, bus: Bus):
+        super().__init__(parent)
+        self._bus = bus
+        self._in_flight: str | None = None
+        self._spin = 0
+        self.columnconfigure(0, weight=1)
+        self.prompt_box = tk.Text(self, height=5, wrap="word", undo=True, font="TkFixedFont")
+        self.prompt_box.grid(row=0, column=0, sticky="nsew")
+        self.send_btn = ttk.Button(self, text="Send", style=styles.SEND_STYLE, command=self.send, width=10)
+        self.send_btn.grid(row=0, column=1, sticky="se", padx=(8, 0))
+        self.hint = ttk.Label(self, text="Ctrl+Enter sends · Enter makes a new line", foreground=styles.MUTED_COLOR)
+        self.hint.grid(row=1, column=0, columnspan=2, sticky="w", pady=(2, 0))
+        self.prompt_box.bind("<Control-Return>", self._on_ctrl_enter)
+        self.prompt_box.bind("<Control-KP_Enter>", self._on_ctrl_enter)
+        self.prompt_box.bind("<Key>", self._on_key, add="+")
+        bus.subscribe_table({
+            "job.submitted": self.on_submitted,
+            "job.rejected": self.on_rejected,
+            "job.done": self.on_finished,
+            "job.failed": self.on_finished,
+            "clock.tick": self.on_tick,
+        })
+
+    # --- intents ----------------------------------------------------------------------------------------------------
+    def send(self) -> None:
+        if self.send_btn.instate(["disabled"]):
+            return
+        self._bus.send("ui.send", prompt=self.prompt_box.get("1.0", "end-1c"))
+
+    def _on_ctrl_enter(self, _event) -> str:
+        self.send()
+        return "break"  # no newline
+
+    def _on_key(self, _event) -> None:
+        if self.hint.cget("foreground") == styles.HINT_COLOR:
+            self.show_hint("Ctrl+Enter sends · Enter makes a new line", error=False)
+
+    # --- outcomes ---------------------------------------------------------------------------------------------------
+    def show_hint(self, text: str, *, error: bool) -> None:
+        self.hint.configure(text=text, foreground=styles.HINT_COLOR if error else styles.MUTED_COLOR)
+
+    def on_submitted(self, request_id, backend, backend_label, prompt, started_at) -> None:
+        self._in_flight = request_id
+        self.prompt_box.delete("1.0", "end")
+        self.send_btn.state(["disabled"])
+        self.show_hint(f"Waiting for {backend_label}…", error=False)
+
+    def on_rejected(self, request_id, message) -> None:
+        self.show_hint(message, error=True)
+
+    def on_finished(self, request_id, backend, **_data) -> None:
+        if request_id != self._in_flight:
+            return
+        self._in_flight = None
+        self.send_btn.state(["!disabled"])
+        self.send_btn.configure(text="Send")
+        self.show_hint("Ctrl+Enter sends · Enter makes a new line", error=False)
+
+    def on_tick(self, now) -> None:
+        if self._in_flight is not None:
+            self._spin = (self._spin + 1) % len(SPINNER)
+            self.send_btn.configure(text=f"Sending {SPINNER[self._spin]}")
