@@ -18,15 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime
 from typing import Any
 
 from tlfif_common import names
 
 from .aws import aws_call
 from .deps import Deps
-from .errors import AwsCallFailed, QueueUnavailable
-from .gpu import API_STATES
+from .errors import QueueUnavailable
+from .gpu import describe_gpu
 from .log import get_logger, log
 from .request import Request, json_response
 
@@ -34,9 +33,10 @@ logger = get_logger("router")
 
 
 def handle(req: Request, deps: Deps) -> dict:
-    state, launch_ms, instance_type = _describe(deps.ec2, deps.config.gpu_instance_id)
+    gpu = describe_gpu(deps.ec2, deps.config.gpu_instance_id)
+    state, launch_ms = gpu.state, gpu.launch_time_ms
     now_ms = deps.now_ms()
-    hourly_eur = _hourly_eur(req, instance_type, deps.ec2.meta.region_name)
+    hourly_eur = _hourly_eur(req, gpu.instance_type, deps.ec2.meta.region_name)
 
     session_seconds, session_eur = 0, 0.0
     if state == "running":
@@ -57,24 +57,12 @@ def handle(req: Request, deps: Deps) -> dict:
     return json_response(200, {
         "month_to_date_eur": month.get("month_to_date_eur"),
         "as_of": month.get("as_of"),
-        "gpu_state": API_STATES.get(state, "stopped"),
+        "gpu_state": gpu.api_state,
         "gpu_hourly_eur": hourly_eur,
         "session_eur": session_eur,
         "session_seconds": int(session_seconds),
         "daily": month.get("daily", []),
     })
-
-
-def _describe(ec2: Any, instance_id: str) -> tuple[str, int | None, str | None]:
-    with aws_call("ec2:DescribeInstances"):
-        response = ec2.describe_instances(InstanceIds=[instance_id])
-    instances = [i for r in response.get("Reservations", []) for i in r.get("Instances", [])]
-    if not instances:
-        raise AwsCallFailed("ec2:DescribeInstances", "InvalidInstanceID.NotFound")
-    instance = instances[0]
-    launch = instance.get("LaunchTime")
-    launch_ms = int(launch.timestamp() * 1000) if isinstance(launch, datetime) else None
-    return instance["State"]["Name"], launch_ms, instance.get("InstanceType")
 
 
 def _hourly_eur(req: Request, instance_type: str | None, region: str) -> float | None:

@@ -24,6 +24,7 @@ class GpuInstance:
     instance_id: str
     state: str  # EC2's own state name
     launch_time_ms: int | None
+    instance_type: str | None = None
 
     @property
     def api_state(self) -> str:
@@ -39,7 +40,8 @@ def describe_gpu(ec2: Any, instance_id: str) -> GpuInstance:
     instance = instances[0]
     launch = instance.get("LaunchTime")
     return GpuInstance(instance_id=instance_id, state=instance["State"]["Name"],
-                       launch_time_ms=_datetime_ms(launch) if isinstance(launch, datetime) else None)
+                       launch_time_ms=_datetime_ms(launch) if isinstance(launch, datetime) else None,
+                       instance_type=instance.get("InstanceType"))
 
 
 def start_gpu(ec2: Any, instance_id: str) -> str:
