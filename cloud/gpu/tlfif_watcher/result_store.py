@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -68,3 +69,48 @@ class ResultStore:
             return json.loads(body)
         except ValueError:
             return None
+
+
+class ProgressWriter:
+    """Writes a job's progress snapshots on a thread of its own, so a slow S3 PUT never holds up the engine stream.
+
+    Only the newest snapshot is written (older ones are superseded). `close()` drops what is not written yet and
+    waits for a write in flight: the final result, written after it, is always the object's last write.
+    The thread starts with the first snapshot, so a job that finishes within one progress interval costs nothing.
+    """
+
+    def __init__(self, store: ResultStore, where: tuple[str, str]):
+        self._store = store
+        self._where = where
+        self._cond = threading.Condition()
+        self._pending: dict | None = None
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def submit(self, doc: dict) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._pending = doc
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="progress-writer", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                doc, self._pending = self._pending, None
+            self._store.try_put(self._where, doc)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._pending = None
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()

@@ -11,6 +11,12 @@ A housekeeping thread heartbeats the current job's lease (every lease/3 s), runs
 lease/2 s), flushes metrics and samples the GPU; on a stop request it cancels the current generation, and when the
 job's owner cancels it (POST /cancel/{id} sets a flag in the queue) it closes the engine stream: the job then ends
 with a `cancelled` final result holding the text generated so far. A job cancelled before it started never runs.
+
+Keep-warm (POST /keepwarm sets `WorkQueue.keep_warm_until`), checked with the idle timer between jobs: while its
+`until` lies ahead and the engine is ready, the idle timer is held (restarted on every check, so once keep-warm is
+switched off it counts the job's idle minutes from then); once `until` has passed — the maximum lifetime, a hard
+bound — the instance stops at once unless a job is waiting, and the mark is cleared so that the next start is not
+stopped by it. An unreachable Redis counts as "keep-warm off": the plain idle timer then decides.
 """
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ from .engines.base import Engine, EngineError, Generation
 from .idle import IdleTimer
 from .instance import NO_IMDS, STOPPED, InstanceControl
 from .metrics import GpuSampler, Metrics
-from .result_store import ResultStore
+from .result_store import ProgressWriter, ResultStore
 
 log = logging.getLogger("tlfif_watcher")
 
@@ -43,6 +49,7 @@ METRICS_INTERVAL_S = 10.0
 READY_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 5.0)
 REDIS_RETRY_S = 1.0
 HOUSEKEEPING_TICK_S = 0.1
+KEEP_WARM_OFF, KEEP_WARM_HOLD, KEEP_WARM_EXPIRED = "off", "hold", "expired"
 
 
 def new_worker_id() -> str:
@@ -57,7 +64,7 @@ class Watcher:
     def __init__(self, config: WatcherConfig, *, redis_client: redis.Redis, engine: Engine, s3,
                  metrics: Metrics | None = None, instance: InstanceControl | None = None,
                  gpu: GpuSampler | None = None, worker_id: str | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time):
         self.config = config
         self.redis = redis_client
         self.queue = WorkQueue(redis_client, lease_seconds=config.lease_seconds)
@@ -68,6 +75,8 @@ class Watcher:
         self.gpu = gpu
         self.worker_id = worker_id or new_worker_id()
         self.clock = clock
+        self.wall_clock = wall_clock  # epoch seconds: keep-warm's `until` is an epoch time set by the router
+        self._keep_warm = KEEP_WARM_OFF  # what the last idle check saw (for the log lines at each change)
         self.claim_timeout = CLAIM_TIMEOUT_S  # tests shorten it so a stop is served sooner
         self.idle = IdleTimer(config.minute_seconds, config.default_idle_minutes, clock)
         self.instance_id: str | None = None
@@ -158,7 +167,11 @@ class Watcher:
 
     def _idle_expired(self) -> bool:
         """True when the idle time is up and the instance was told to stop (the loop then exits)."""
-        if not self.idle.expired():
+        keep_warm = self._check_keep_warm()
+        if keep_warm == KEEP_WARM_HOLD:
+            self.idle.restart()
+            return False
+        if keep_warm != KEEP_WARM_EXPIRED and not self.idle.expired():
             return False
         if self.ready:  # with an engine that never came up, pending jobs must not keep a GPU running
             try:
@@ -166,7 +179,13 @@ class Watcher:
                     return False
             except redis.RedisError:
                 pass
-        log.info("idle time is up", extra={"idle_minutes": self.idle.minutes, "engine_ready": self.ready})
+        if keep_warm == KEEP_WARM_EXPIRED:
+            log.info("keep-warm maximum lifetime reached: stopping", extra={"engine_ready": self.ready})
+            self._clear_keep_warm()  # consumed: a later start must not be stopped by it
+            reason = "keep-warm limit"
+        else:
+            log.info("idle time is up", extra={"idle_minutes": self.idle.minutes, "engine_ready": self.ready})
+            reason = "idle stop"
         outcome = self.instance.stop_self() if self.instance is not None else NO_IMDS
         if outcome == NO_IMDS:
             self.idle.disarm()  # nothing to stop (a developer machine): keep serving
@@ -174,8 +193,36 @@ class Watcher:
         if outcome != STOPPED:
             self.idle.restart()  # StopInstances failed: try again after another idle period
             return False
-        self.exit_reason = "idle stop"
+        self.exit_reason = reason
         return True
+
+    def _check_keep_warm(self) -> str:
+        """KEEP_WARM_HOLD while keep-warm's `until` lies ahead (and the engine answers: a GPU whose engine never
+        came up is not worth keeping), KEEP_WARM_EXPIRED once it has passed, KEEP_WARM_OFF otherwise."""
+        try:
+            until_ms = self.queue.keep_warm_until()
+        except redis.RedisError as err:
+            log.debug("keep-warm unknown: redis unavailable", extra={"error": str(err)})
+            until_ms = None
+        if until_ms is None:
+            state = KEEP_WARM_OFF
+        elif until_ms > int(self.wall_clock() * 1000):
+            state = KEEP_WARM_HOLD if self.ready else KEEP_WARM_OFF
+        else:
+            state = KEEP_WARM_EXPIRED
+        if state != self._keep_warm:
+            if state == KEEP_WARM_HOLD:
+                log.info("keep-warm on: idle timer held", extra={"until_ms": until_ms})
+            elif state == KEEP_WARM_OFF and self._keep_warm == KEEP_WARM_HOLD:
+                log.info("keep-warm off: the idle timer counts from now", extra={"idle_minutes": self.idle.minutes})
+            self._keep_warm = state
+        return state
+
+    def _clear_keep_warm(self) -> None:
+        try:
+            self.queue.clear_keep_warm()
+        except redis.RedisError as err:  # it expires 60 s after its `until` anyway
+            log.warning("could not clear the keep-warm mark", extra={"error": str(err)})
 
     # --- one job ---------------------------------------------------------------------------------------------
     def _handle(self, claim: Claim) -> None:
@@ -249,16 +296,20 @@ class Watcher:
                 self._current_gen = gen
             if self.stopping or self._cancelled_by_user == job.id:  # asked while the engine was starting
                 gen.close()
-            for piece in gen:
-                now = self.clock()
-                if first_at is None:
-                    first_at = now
-                pieces.append(piece)
-                if now - last_write >= PROGRESS_INTERVAL_S:
-                    last_write = now
-                    self.results.try_put(where, results.result_doc(
-                        job.id, results.STATUS_RUNNING, text="".join(pieces), tokens=len(pieces),
-                        ttft_ms=_ms(first_at - started), model=model))
+            progress = ProgressWriter(self.results, where)
+            try:
+                for piece in gen:
+                    now = self.clock()
+                    if first_at is None:
+                        first_at = now
+                    pieces.append(piece)
+                    if now - last_write >= PROGRESS_INTERVAL_S:
+                        last_write = now
+                        progress.submit(results.result_doc(
+                            job.id, results.STATUS_RUNNING, text="".join(pieces), tokens=len(pieces),
+                            ttft_ms=_ms(first_at - started), model=model))
+            finally:
+                progress.close()  # before any final write below: the final result is always the last write
         except EngineError as err:
             log.error("engine error", extra={"job_id": job.id, "code": err.code, "error": str(err)})
             doc = results.result_doc(job.id, results.STATUS_ERROR, text="".join(pieces), tokens=len(pieces),
