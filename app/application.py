@@ -17,12 +17,15 @@ from app.controllers.backend_base import BackendContext, Timings
 from app.controllers.backends import create_all, labels
 from app.controllers.cost_controller import CostController
 from app.controllers.gpu_controller import GpuController
+from app.controllers.conversation_controller import ConversationController
 from app.controllers.job_controller import JobController
+from app.controllers.keep_warm_controller import KeepWarmController
 from app.controllers.pump import Pump
 from app.controllers.settings_controller import SettingsController, SettingsStore
 from app.models.conversation import Conversation
 from app.models.gpu import GpuModel
 from app.models.settings import Settings
+from app.services import config_file
 from app.services.auth import LoginAgent, TokenProvider
 from app.services.endpoints import AwsEndpoint, EndpointSource, FixedEndpoint
 from app.services.local_cloud import EmbeddedCloud
@@ -36,7 +39,8 @@ class Application:
                  load_warning: str | None = None, endpoints: EndpointSource | None = None,
                  cloud_starter: Callable[[], Any] | None = None, timings: Timings | None = None,
                  env: Mapping[str, str] | None = None, browser_agent: LoginAgent | None = None,
-                 production: bool = False, modal_dialogs: bool = True, pump_interval_ms: int = 20):
+                 production: bool = False, modal_dialogs: bool = True, pump_interval_ms: int = 20,
+                 history_path: Path | None = None):
         self.root = root
         self.timings = timings or Timings()
         self.bus = Bus(production=production)
@@ -60,12 +64,17 @@ class Application:
         self.gpu_model = GpuModel()
 
         self.settings_controller = SettingsController(self.bus, self.store, tuple(self.backends))
+        self.chats = ConversationController(self.bus, self.outbox, self.conversation,
+                                            history_path=history_path or config_file.history_path(),
+                                            settings=lambda: self.store.current, busy=lambda: self.jobs.busy)
         self.jobs = JobController(self.bus, self.outbox, self.backends, self.store, self.conversation,
-                                  self.executor, self.timings)
+                                  self.executor, self.timings, context=self.chats.context_for)
         aws = self.backends["aws"]
         self.gpu = GpuController(self.bus, self.outbox, aws, self.gpu_model, self.executor, self.timings,
                                  self.conversation)
         self.cost = CostController(self.bus, self.outbox, aws, self.timings)
+        self.keep_warm = KeepWarmController(self.bus, self.outbox, aws, self.gpu_model, self.gpu, self.executor,
+                                            lambda: self.store.current)
         self.window = MainWindow(root, self.bus, settings, labels(), modal_dialogs=modal_dialogs)
         self.pump = Pump(root, self.bus, self.outbox, interval_ms=pump_interval_ms)
         self.warmed_up: list = []  # futures of the backends' warm-ups
@@ -76,6 +85,7 @@ class Application:
         start = getattr(self.endpoints, "start", None)
         if start is not None:
             start()
+        self.chats.start()
         self.pump.start()
         for backend in self.backends.values():
             warm_up = getattr(backend, "warm_up", None)
@@ -118,4 +128,5 @@ class Application:
             if close is not None:
                 close()
         self.endpoints.stop()
+        self.chats.close()
         self.bus.close()

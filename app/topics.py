@@ -24,6 +24,15 @@ class ui:
     class stop_gpu:
         """The user pressed Stop GPU."""
 
+    class keep_warm:
+        """The user switched the Keep-warm toggle (hold the GPU's idle timer, up to the maximum lifetime)."""
+
+        def msgDataSpec(on):
+            """- on: True to keep the GPU warm, False to let the idle timer count again"""
+
+    class cost_chart:
+        """The user clicked the CostLabel: show this month's daily spend."""
+
     class idle_changed:
         """The user changed the idle timeout (the raw, unvalidated spinbox text)."""
 
@@ -54,6 +63,44 @@ class ui:
 
         def msgDataSpec(request_id):
             """- request_id: the request to cancel"""
+
+    class new_chat:
+        """The user asked for a new chat (New chat, Ctrl+N)."""
+
+    class open_chat:
+        """The user picked a chat in the sidebar."""
+
+        def msgDataSpec(conversation_id):
+            """- conversation_id: the chat to open"""
+
+    class rename_chat:
+        """The user typed a new title for a chat (unvalidated)."""
+
+        def msgDataSpec(conversation_id, title):
+            """- conversation_id: the chat
+            - title: the title as typed"""
+
+    class delete_chat:
+        """The user confirmed deleting a chat."""
+
+        def msgDataSpec(conversation_id):
+            """- conversation_id: the chat to delete"""
+
+    class chat_settings:
+        """The user submitted the chat settings dialog (the raw, unvalidated texts)."""
+
+        def msgDataSpec(conversation_id, system, temperature, max_tokens):
+            """- conversation_id: the chat they are for
+            - system: the system prompt
+            - temperature: as typed
+            - max_tokens: as typed"""
+
+    class export_chat:
+        """The user asked to export a chat (Export…, Ctrl+E) to a file: .json → JSON, anything else → Markdown."""
+
+        def msgDataSpec(conversation_id, path):
+            """- conversation_id: the chat to export
+            - path: the file to write"""
 
 
 class job:
@@ -111,13 +158,26 @@ class job:
     class done:
         """The answer is complete."""
 
-        def msgDataSpec(request_id, backend, text, tokens, latency_ms, model):
+        def msgDataSpec(request_id, backend, text, tokens, latency_ms, model, stats):
             """- request_id: the app's id for this prompt
             - backend: backend key
             - text: the whole answer
             - tokens: tokens generated (0 when unknown)
             - latency_ms: from send to the last token, measured by the app
-            - model: the model that answered ('' when unknown)"""
+            - model: the model that answered ('' when unknown)
+            - stats: the answer's figures, a plain JSON-able dict (app.models.answer_stats: ttft_ms, tokens_per_s,
+              latency_ms, cold_start_ms, gpu_ms, cost_usd, cost_eur, ...; absent figures are None)"""
+
+    class cancelled:
+        """The user stopped the answer (Stop / Esc) and the backend stopped generating; the text so far is kept."""
+
+        def msgDataSpec(request_id, backend, text, tokens, model, stats):
+            """- request_id: the app's id for this prompt
+            - backend: backend key
+            - text: the answer as far as it got ('' when nothing was generated)
+            - tokens: tokens generated until the stop (0 when unknown)
+            - model: the model that answered ('' when unknown)
+            - stats: as for job.done, with stats["stopped"] True"""
 
     class failed:
         """The prompt ended without an answer; the message names the backend."""
@@ -145,6 +205,22 @@ class gpu:
         def msgDataSpec(error):
             """- error: why the stop failed ('' when it worked)"""
 
+    class keep_warm_sent:
+        """POST /keepwarm answered (or failed); posted by the worker that sent it."""
+
+        def msgDataSpec(on, until_ms, error):
+            """- on: what was asked
+            - until_ms: the maximum lifetime's end, epoch ms (0 when off or failed)
+            - error: why it failed ('' when it worked)"""
+
+    class keep_warm:
+        """What the Keep-warm toggle shows."""
+
+        def msgDataSpec(on, until_ms, message):
+            """- on: keep-warm is on
+            - until_ms: when it ends (epoch ms; 0 when off)
+            - message: a notice for the status line ('' when none): a failure, or why it went off"""
+
     class state:
         """What the status line shows about the GPU."""
 
@@ -170,6 +246,12 @@ class cost:
 
         def msgDataSpec(paused):
             """- paused: True while paused"""
+
+    class chart:
+        """Open (or raise) the daily-spend chart with the latest /cost answer."""
+
+        def msgDataSpec(data):
+            """- data: the latest decoded /cost answer, or None when there is none yet"""
 
 
 class auth:
@@ -240,6 +322,80 @@ class cloud:
 
         def msgDataSpec(message):
             """- message: why"""
+
+
+class chat:
+    """Chats and their history (app.controllers.conversation_controller)."""
+
+    class store_ready:
+        """The history store opened (a worker read the saved chats); published by the pump."""
+
+        def msgDataSpec(summaries):
+            """- summaries: the saved chats (app.models.chat.ChatSummary), newest first"""
+
+    class loaded:
+        """A worker read one chat from the store; published by the pump."""
+
+        def msgDataSpec(conversation_id, chat, error):
+            """- conversation_id: the chat asked for
+            - chat: the app.models.chat.Chat read, or None
+            - error: why it could not be read ('' when it was)"""
+
+    class persist_due:
+        """An exchange ended; posted to the outbox so that it is saved after every listener of its outcome ran."""
+
+        def msgDataSpec(request_id):
+            """- request_id: the exchange"""
+
+    class listed:
+        """What the sidebar shows."""
+
+        def msgDataSpec(chats, current_id):
+            """- chats: app.models.chat.ChatSummary rows, newest first (the current chat included, even if new)
+            - current_id: the chat the window shows"""
+
+    class opened:
+        """The window shows another chat (opened, new, or the next one after a delete): render it afresh."""
+
+        def msgDataSpec(conversation_id, title, exchanges, hidden, system, temperature, max_tokens):
+            """- conversation_id: the chat
+            - title: its title
+            - exchanges: its latest exchanges, oldest first, as plain dicts (the store's exchange fields)
+            - hidden: older exchanges not rendered (export shows them all)
+            - system, temperature, max_tokens: the chat's settings"""
+
+    class settings_saved:
+        """A chat's settings were validated and are in force (and saved)."""
+
+        def msgDataSpec(conversation_id, system, temperature, max_tokens):
+            """- conversation_id: the chat
+            - system, temperature, max_tokens: the settings now in force"""
+
+    class settings_invalid:
+        """A chat setting was refused; nothing changed."""
+
+        def msgDataSpec(field, message):
+            """- field: system | temperature | max_tokens
+            - message: the hint to show"""
+
+    class exported:
+        """An export was written (or failed)."""
+
+        def msgDataSpec(path, error):
+            """- path: the file
+            - error: why it failed ('' when written)"""
+
+    class notice:
+        """A hint for the sidebar (an action refused while an answer is coming, older turns left out, ...)."""
+
+        def msgDataSpec(message):
+            """- message: what to show"""
+
+    class warning:
+        """The history store had a problem (unreadable: moved aside and started afresh; a write failed)."""
+
+        def msgDataSpec(message):
+            """- message: what happened, and where the old file is"""
 
 
 class clock:

@@ -12,6 +12,8 @@ By default the AWS backend talks to the test server for the TL-FIF API (tests/su
 grow word by word) and OpenAI to tests/support/fake_openai.py (SSE streaming); `--local-cloud` runs the AWS
 prompts through the embedded local cloud instead (the real router, Redis, watcher and echo engine).
 `--screenshot PATH` saves the window after the last answer (needs Pillow: `pip install pillow`).
+`--markdown` makes every answer a longer Markdown one (heading, bold, a list, a fenced code block): the pane renders
+each final answer with tags and embeds Copy buttons, which is what this then measures too.
 """
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 HEARTBEAT_MS = 5
+MARKDOWN_REPLY = ("## Answer\nTL-FIF runs **TinyLlama** on a GPU that *stops itself* when idle. Steps:\n"
+                  "1. Send a prompt with `Ctrl+Enter`\n2. Watch the answer grow\n   - press **Esc** to stop it\n"
+                  "```python\nimport requests\nfor word in answer.split():\n    print(word)\n```\n"
+                  "That is *all* — the GPU costs only while it runs.")
 PROMPTS = ["What does TL-FIF stand for?", "Explain the cold start in one sentence.", "Write a haiku about GPUs.",
            "How much does an idle GPU cost?", "Summarise the architecture."]
 
@@ -66,7 +72,7 @@ class Bench:
         box.event_generate("<Control-Return>")
         self.sent += 1
 
-    def on_done(self, request_id, backend, text, tokens, latency_ms, model) -> None:
+    def on_done(self, request_id, backend, text, tokens, latency_ms, model, stats) -> None:
         self.done += 1
         self.latencies.append(latency_ms)
         self.root.after(20, self.next_prompt)
@@ -95,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local-cloud", action="store_true", help="AWS prompts through the embedded local cloud")
     parser.add_argument("--screenshot", type=Path, help="save the window to this PNG at the end")
     parser.add_argument("--no-switch", action="store_true", help="stay on the AWS backend")
+    parser.add_argument("--markdown", action="store_true", help="Markdown answers (rendered when complete)")
     args = parser.parse_args(argv)
 
     xvfb = None
@@ -112,9 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     from support.fake_openai import FakeOpenAI
     from support.fake_tlfif_api import FakeTlfifApi
 
+    markdown_reply = (lambda prompt: MARKDOWN_REPLY) if args.markdown else None
     api = FakeTlfifApi(word_delay=0.02, cost={"month_to_date_eur": 4.12, "session_eur": 0.0183,
-                                              "session_seconds": 96}).start()
-    openai_srv = FakeOpenAI(reply="TL-FIF keeps a private TinyLlama on a GPU that runs only while you use it.",
+                                              "session_seconds": 96}, reply=markdown_reply).start()
+    openai_srv = FakeOpenAI(reply=MARKDOWN_REPLY if args.markdown else
+                            "TL-FIF keeps a private TinyLlama on a GPU that runs only while you use it.",
                             chunk_delay=0.01).start()
     timings = Timings(cost_interval_s=0.2, ping_interval_s=1.0, result_poll_start_s=0.02, result_poll_cap_s=0.1)
     kwargs = {"endpoints": FixedEndpoint(AwsEndpoint.from_local_info(api.info))}
@@ -130,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(os.environ.get("TMPDIR", "/tmp")) / f"tlfif-gui-stall-{os.getpid()}"
     home.mkdir(exist_ok=True)
     os.environ["TLFIF_CONFIG"] = str(home / "tl-fif.ini")
+    os.environ["TLFIF_DATA_DIR"] = str(home / "data")  # the chat history, away from the user's
     settings = replace(Settings(), openai_base_url=openai_srv.base_url, openai_model="gpt-4o-mini")
     root = tk.Tk()
     app = Application(root, settings=settings, timings=timings, env={"OPENAI_API_KEY": "sk-bench"}, **kwargs)

@@ -75,5 +75,11 @@ def moto_clients(moto_endpoint):
     return client
 
 
+@pytest.fixture(autouse=True)
+def _tlfif_data_dir(tmp_path, monkeypatch):
+    """The app's data (the chat history) goes to the test's temporary directory, never the user's."""
+    monkeypatch.setenv("TLFIF_DATA_DIR", str(tmp_path / "tlfif-data"))
+
+
 # The local cloud as a separate process (tests/support/local_cloud.py): `local_cloud` (session), `local_cloud_factory`.
 from support.local_cloud import local_cloud, local_cloud_factory  # noqa: E402,F401

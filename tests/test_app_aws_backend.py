@@ -165,18 +165,89 @@ def test_an_error_result_is_shown_with_its_code(api):
     assert str(err.value) == "[aws] the model failed: vLLM crashed (engine_error)"
 
 
-def test_cancel_stops_polling_at_once(api):
+def test_stop_while_the_gpu_boots_cancels_the_job_and_ends_at_once(api):
     api.set_gpu("pending")
     api.boot_s = 60
     client, _ = make_client(api, timings=Timings(result_poll_start_s=0.05, result_poll_cap_s=0.2))
     events = Events()
     submission = client.send_prompt(PromptRequest("r1", "hi", 5), events)
+    assert submission.status == "starting"
     threading.Timer(0.2, client.cancel, args=("r1",)).start()
     started = time.monotonic()
-    with pytest.raises(Cancelled):
-        client.get_response(submission, events)
+    reply = client.get_response(submission, events)
     assert time.monotonic() - started < 5
+    assert reply.stopped and reply.text == "" and reply.generation_ms == 0
+    assert [c.path for c in api.calls_to("POST", f"/cancel/{submission.job_id}")], "the API was told"
     assert client.handle_errors(Cancelled()) == "[aws] cancelled"
+
+
+def test_stop_mid_answer_posts_cancel_and_polls_until_the_result_says_cancelled(api):
+    api.word_delay = 0.05
+    api.reply = lambda prompt: " ".join(f"w{i}" for i in range(200))
+    client, _ = make_client(api)
+    events = Events()
+    submission = client.send_prompt(PromptRequest("r1", "hi", 5), events)
+    grown = threading.Event()
+
+    class Watch(Events):
+        def progress(self, text, tokens):
+            super().progress(text, tokens)
+            if tokens >= 3:
+                grown.set()
+
+    watch = Watch()
+    worker = threading.Thread(target=lambda: watch.log.append(("reply", client.get_response(submission, watch))))
+    worker.start()
+    assert grown.wait(10)
+    client.cancel("r1")  # the job controller calls it on a worker thread: it posts at once
+    worker.join(10)
+    reply = watch.log[-1][1]
+    assert api.calls_to("POST", f"/cancel/{submission.job_id}")
+    doc = api._result(submission.job_id)
+    assert doc["status"] == "cancelled" and reply.stopped
+    assert reply.text == doc["text"] and 3 <= reply.tokens < 200
+    assert reply.generation_ms == doc["latency_ms"] and reply.ttft_ms == 5
+
+
+def test_stop_before_infer_answered_cancels_as_soon_as_the_id_is_known(api):
+    api.infer_delay = 0.5
+    api.word_delay = 0.05
+    api.reply = lambda prompt: " ".join(f"w{i}" for i in range(200))
+    client, _ = make_client(api)
+    client.api()  # endpoint resolved; the token is fetched by the first call
+    events = Events()
+    result: list = []
+
+    def whole():
+        submission = client.send_prompt(PromptRequest("r1", "hi", 5), events)
+        result.append(submission)
+        result.append(client.get_response(submission, events))
+
+    worker = threading.Thread(target=whole)
+    worker.start()
+    deadline = time.monotonic() + 5
+    while not api.calls_to("POST", "/infer") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    client.cancel("r1")  # /infer has not answered: nothing to post yet
+    assert not [c for c in api.calls if c.path.startswith("/cancel/")]
+    worker.join(10)
+    submission, reply = result
+    cancels = [c.path for c in api.calls if c.path.startswith("/cancel/")]
+    assert cancels == [f"/cancel/{submission.job_id}"]
+    assert reply.stopped and reply.tokens < 200
+    assert api._result(submission.job_id)["status"] == "cancelled"
+
+
+def test_stop_after_the_job_finished_keeps_the_answer(api):
+    client, _ = make_client(api)
+    reply, events = run(client, "quick")
+    client.cancel("r1")  # too late: nothing is running any more, nothing is posted
+    assert not reply.stopped and not [c for c in api.calls if c.path.startswith("/cancel/")]
+
+
+def test_result_figures_come_back_for_the_stats(api):
+    reply, _ = run(make_client(api)[0], "figures")
+    assert reply.ttft_ms == 5 and reply.generation_ms and reply.generation_ms > 0 and reply.tokens > 5
 
 
 def test_error_messages_name_the_backend():

@@ -78,7 +78,7 @@ def test_cost_label_text():
     assert cost_text({"month_to_date_eur": 3.456}) == "Month €3.46"
     assert cost_text({"month_to_date_eur": 3.4, "session_eur": 0.0421, "session_seconds": 125}) == \
         "Month €3.40 · GPU session €0.042 (02:05)"
-    assert cost_text({"month_to_date_eur": "3"}) == NO_COST
+    assert cost_text({"month_to_date_eur": "3"}) == "Month —"  # not a number: shown as unknown
 
 
 def test_format_mm_ss():

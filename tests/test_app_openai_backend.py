@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from app.controllers.backend_base import BackendContext, Cancelled, PromptRequest, Timings
+from app.controllers.backend_base import BackendContext, PromptRequest, Timings
 from app.controllers.openai_backend import ENV_API_KEY, KeyNeeded, OpenAiApiClient
 from app.models.settings import Settings
 from support.fake_openai import FakeOpenAI
@@ -102,7 +102,27 @@ def test_cancel_closes_the_stream_at_the_server():
         submission = client.send_prompt(PromptRequest("r1", "hi", 5), events)
         srv.wait_for_streams(1)
         threading.Timer(0.3, client.cancel, args=("r1",)).start()
-        with pytest.raises(Cancelled):
-            client.get_response(submission, events)
+        reply = client.get_response(submission, events)
         record = srv.wait_closed()
         assert record.client_closed and not record.completed
+        assert reply.stopped and reply.text == "a b" and reply.tokens == 2 and reply.prompt_tokens is None
+
+
+def test_cancel_before_the_stream_opened_closes_it_at_once():
+    with FakeOpenAI(reply="a b c d e f g h", chunk_delay=0.2) as srv:
+        client = make_client(srv)
+        client.cancel("r1")  # Stop pressed while the request was on its way
+        reply, _ = run(client)
+        assert reply.stopped and reply.tokens < 8
+        record = srv.wait_closed()
+        assert record.client_closed and not record.completed
+
+
+def test_usage_and_timings_come_back_for_the_cost_and_stats():
+    with FakeOpenAI(reply="one two three four", chunk_delay=0.01) as srv:
+        reply, _ = run(make_client(srv, model="gpt-4o-mini"), "count to four please")
+        body = srv.chat_requests[-1].body
+        assert body["stream_options"] == {"include_usage": True}
+        assert reply.tokens == 4 and reply.prompt_tokens == 4 and reply.cached_tokens == 0
+        assert reply.model == "gpt-4o-mini" and not reply.stopped
+        assert 0 < reply.ttft_ms <= reply.generation_ms

@@ -5,6 +5,10 @@
   retry." and more tries while /ping says the GPU is starting (or /ping itself is 502/504), within a budget.
 - result_url polled with backoff (100 ms doubling to 1 s, back to 100 ms whenever the answer grew); 403/404 mean
   "not written yet" (S3 answers 403 for a missing key when the reader may not list the bucket).
+- Stop generating (`cancel`, on a worker thread): POST /cancel/{id} with the job id /infer gave (at once, or as soon
+  as /infer answers when the stop came first); polling goes on until the result says `cancelled` (the watcher
+  closed the engine stream and wrote the text so far), and the Reply comes back `stopped`. A job that never
+  started, or a cancel the API refused as unknown, ends stopped at once; the wait is bounded by cancel_wait_s.
 Also the GPU and cost calls the status line uses: ping, stop_gpu, cost.
 """
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from tlfif_common.jobs import RequestError, validate_infer_request
-from tlfif_common.results import STATUS_DONE, STATUS_ERROR
+from tlfif_common.results import STATUS_CANCELLED, STATUS_DONE, STATUS_ERROR
 
 from app.controllers.backend_base import (COLD_START_MESSAGE, BackendContext, BackendError, CancelFlags, Cancelled,
                                           JobEvents, NotSignedIn, PromptRequest, Reply, wait_or_cancel)
@@ -28,6 +32,9 @@ log = logging.getLogger("tlfif.app.aws")
 
 RETRY_STATUSES = (502, 504)
 GPU_STARTING = ("pending", "running")
+
+# What POST /cancel/{id} said (AwsTinyLlamaClient._cancel_outcome).
+CANCEL_ACCEPTED, CANCEL_FINISHED, CANCEL_GONE, CANCEL_FAILED = "accepted", "finished", "gone", "failed"
 
 
 @dataclass
@@ -49,6 +56,10 @@ class AwsTinyLlamaClient:
         self._cancels = CancelFlags()
         self._apis: dict[str, TlfifApi] = {}
         self._lock = threading.Lock()
+        self._job_ids: dict[str, str] = {}            # request id → job id, while the request runs
+        self._cancel_posted: set[str] = set()         # request ids whose POST /cancel was sent (or is being sent)
+        self._cancel_outcome: dict[str, str] = {}     # request id → CANCEL_*
+        self._closing = threading.Event()
 
     # --- plumbing ---------------------------------------------------------------------------------------------------
     def api(self) -> TlfifApi:
@@ -90,15 +101,23 @@ class AwsTinyLlamaClient:
         try:
             answer = self._infer_with_retries(body, events, flag)
         except BaseException:
-            self._cancels.drop(request.request_id)
+            self._forget(request.request_id)
             raise
         status = str(answer.get("status") or "queued")
         job_id, result_url = str(answer.get("id") or ""), answer.get("result_url")
         if not result_url:
+            self._forget(request.request_id)
             raise BackendError(f"{self.tag} /infer answered without a result_url")
         eta = float(answer.get("eta") or 0) if status == "starting" else 0.0
         log.info("[aws] job %s %s", job_id, status)
         events.queued(status, eta, job_id)
+        with self._lock:
+            self._job_ids[request.request_id] = job_id
+            stop_now = flag.is_set() and request.request_id not in self._cancel_posted
+            if stop_now:
+                self._cancel_posted.add(request.request_id)
+        if stop_now:  # Stop came while /infer was on its way: cancel now that the id is known
+            self._post_cancel(request.request_id, job_id)
         return AwsSubmission(request.request_id, job_id, str(result_url), status)
 
     def get_response(self, submission: AwsSubmission, events: JobEvents) -> Reply:
@@ -108,10 +127,12 @@ class AwsTinyLlamaClient:
         delay = timings.result_poll_start_s
         deadline = time.monotonic() + timings.result_timeout_s
         last_text: str | None = None
+        last: dict = {}  # the latest result object read
         failures = 0
+        stop_deadline: float | None = None
         try:
             while True:
-                if flag.is_set():
+                if self._closing.is_set():
                     raise Cancelled()
                 try:
                     doc = api.get_result(submission.result_url)
@@ -124,6 +145,7 @@ class AwsTinyLlamaClient:
                         raise
                     doc = None
                 if doc is not None:
+                    last = doc
                     text = str(doc.get("text") or "")
                     if text != last_text:
                         last_text = text
@@ -131,9 +153,10 @@ class AwsTinyLlamaClient:
                         if text:
                             events.progress(text, int(doc.get("tokens") or 0))
                     status = doc.get("status")
-                    if status == STATUS_DONE:
-                        return Reply(text=text, tokens=int(doc.get("tokens") or 0), model=str(doc.get("model") or ""),
-                                     ttft_ms=doc.get("ttft_ms"))
+                    if status in (STATUS_DONE, STATUS_CANCELLED):
+                        if status == STATUS_CANCELLED:
+                            log.info("[aws] job %s cancelled by the watcher", submission.job_id)
+                        return _reply(doc, stopped=status == STATUS_CANCELLED)
                     if status == STATUS_ERROR:
                         error = doc.get("error") or {}
                         raise BackendError(f"{self.tag} the model failed: {error.get('message') or 'error'} "
@@ -141,10 +164,44 @@ class AwsTinyLlamaClient:
                 if time.monotonic() > deadline:
                     raise BackendError(f"{self.tag} no answer within {int(timings.result_timeout_s)} s; "
                                        "the job expired")
-                self._sleep(flag, delay)
+                if flag.is_set():
+                    if stop_deadline is None:
+                        stop_deadline = time.monotonic() + timings.cancel_wait_s
+                        delay = timings.result_poll_start_s
+                    stopped = self._stopped_without_result(submission, last, stop_deadline)
+                    if stopped is not None:
+                        return stopped
+                    if self._closing.wait(delay):
+                        raise Cancelled()
+                else:
+                    try:
+                        self._sleep(flag, delay)
+                    except Cancelled:  # Stop pressed: read the result again at once, then wait for `cancelled`
+                        continue
                 delay = min(delay * 2, timings.result_poll_cap_s)
         finally:
-            self._cancels.drop(submission.request_id)
+            self._forget(submission.request_id)
+
+    def _stopped_without_result(self, submission: AwsSubmission, last: dict, stop_deadline: float) -> Reply | None:
+        """After Stop, while the result does not say `cancelled` yet: the Reply to end with now, or None to wait on.
+
+        A job queued while the GPU boots (no result object yet) will never run: it ends at once with no GPU time.
+        A refused or failed cancel, or a watcher that does not answer within cancel_wait_s, ends it with the text
+        shown so far (the API was told; the result object keeps whatever the watcher writes later)."""
+        with self._lock:
+            outcome = self._cancel_outcome.get(submission.request_id)
+        if outcome is None and time.monotonic() <= stop_deadline:
+            return None  # the cancel is still on its way
+        if outcome == CANCEL_FINISHED and time.monotonic() <= stop_deadline:
+            return None  # it finished first: the `done` result is about to be read
+        if outcome == CANCEL_ACCEPTED and not last and submission.status == "starting":
+            log.info("[aws] job %s stopped before it started", submission.job_id)
+            return Reply(text="", stopped=True, generation_ms=0)
+        if outcome == CANCEL_ACCEPTED and time.monotonic() <= stop_deadline:
+            return None
+        log.warning("[aws] job %s: no `cancelled` result (cancel %s); stopping with the text so far",
+                    submission.job_id, outcome or "unanswered")
+        return _reply(last, stopped=True, final=False)
 
     def handle_errors(self, error: BaseException) -> str:
         if isinstance(error, Cancelled):
@@ -177,7 +234,51 @@ class AwsTinyLlamaClient:
         return f"{self.tag} unexpected error: {error.__class__.__name__}: {error}"
 
     def cancel(self, request_id: str) -> None:
+        """Stop generating (called on a worker thread: it calls the API). POST /cancel/{id} when the job id is known;
+        otherwise send_prompt posts it as soon as /infer answers."""
         self._cancels.set(request_id)
+        with self._lock:
+            job_id = self._job_ids.get(request_id)
+            if not job_id or request_id in self._cancel_posted:
+                return
+            self._cancel_posted.add(request_id)
+        self._post_cancel(request_id, job_id)
+
+    def close(self) -> None:
+        """The app is closing: requests still polling end at once."""
+        self._closing.set()
+
+    def _post_cancel(self, request_id: str, job_id: str) -> None:
+        outcome = CANCEL_FAILED
+        for attempt in (1, 2):
+            try:
+                answer = self.authed(lambda api, token: api.cancel(token, job_id), interactive=False)
+                outcome = CANCEL_ACCEPTED
+                log.info("[aws] job %s: %s", job_id, answer.get("status") or "cancelling")
+                break
+            except ApiError as err:
+                if err.status == 409:
+                    outcome = CANCEL_FINISHED
+                elif err.status in (400, 403, 404):
+                    outcome = CANCEL_GONE
+                else:
+                    log.warning("[aws] cancelling job %s failed (try %d): %s", job_id, attempt, err)
+                    continue
+                log.info("[aws] cancel of job %s refused (HTTP %d): %s", job_id, err.status, err)
+                break
+            except Exception as err:  # not signed in, no endpoint: nothing more to try
+                log.warning("[aws] cancelling job %s failed: %s", job_id, self.handle_errors(err))
+                break
+        with self._lock:
+            if request_id in self._job_ids:  # still running (not forgotten meanwhile)
+                self._cancel_outcome[request_id] = outcome
+
+    def _forget(self, request_id: str) -> None:
+        self._cancels.drop(request_id)
+        with self._lock:
+            self._job_ids.pop(request_id, None)
+            self._cancel_posted.discard(request_id)
+            self._cancel_outcome.pop(request_id, None)
 
     # --- GPU and cost (status line, StopGpuBtn, CostLabel) ----------------------------------------------------------
     def ping(self, *, interactive: bool = False) -> dict:
@@ -185,6 +286,16 @@ class AwsTinyLlamaClient:
 
     def stop_gpu(self) -> dict:
         return self.authed(lambda api, token: api.stop(token), interactive=True)
+
+    def keep_warm(self, on: bool, max_minutes: int) -> int | None:
+        """Keep-warm on for at most `max_minutes` (→ its end, epoch ms) or off (→ None)."""
+        answer = self.authed(lambda api, token: api.keep_warm(token, on, max_minutes), interactive=True)
+        if not on:
+            return None
+        until = answer.get("until")
+        if answer.get("status") != "on" or isinstance(until, bool) or not isinstance(until, int):
+            raise BackendError(f"{self.tag} /keepwarm answered without an end time: {str(answer)[:200]}")
+        return until
 
     def cost(self, *, interactive: bool = False) -> dict | None:
         return self.authed(lambda api, token: api.cost(token), interactive=interactive)
@@ -227,3 +338,12 @@ class AwsTinyLlamaClient:
         except ApiError as err:
             return err.status in RETRY_STATUSES
         return gpu in GPU_STARTING
+
+
+def _reply(doc: dict, *, stopped: bool, final: bool = True) -> Reply:
+    """A Reply from a result object. `final`: the watcher's own final figures (a running object's latency is not)."""
+    latency = doc.get("latency_ms") if final else None
+    ttft = doc.get("ttft_ms")
+    return Reply(text=str(doc.get("text") or ""), tokens=int(doc.get("tokens") or 0),
+                 model=str(doc.get("model") or ""), ttft_ms=ttft if isinstance(ttft, int) else None,
+                 generation_ms=latency if isinstance(latency, int) else None, stopped=stopped)

@@ -26,6 +26,7 @@ class Timings:
     result_poll_cap_s: float = 1.0
     result_timeout_s: float = 300.0       # the job's TTL and the presigned URL's life
     result_error_tolerance: int = 5       # consecutive failed reads of result_url before giving up
+    cancel_wait_s: float = 10.0           # after Stop: how long to wait for the result to say `cancelled`
     ping_interval_s: float = 15.0
     ping_starting_s: float = 2.0          # while the GPU boots
     ping_after_stop_s: float = 1.0        # after Stop GPU, until stopped
@@ -50,7 +51,11 @@ class Reply:
     text: str
     tokens: int = 0
     model: str = ""
-    ttft_ms: int | None = None
+    ttft_ms: int | None = None        # from the start of generation to the first token
+    generation_ms: int | None = None  # from the start of generation to the last token (AWS: the GPU time it used)
+    prompt_tokens: int | None = None  # token usage the API reported (OpenAI); None when none was reported
+    cached_tokens: int = 0
+    stopped: bool = False             # the user stopped it (Stop / Esc); `text` is what came until then
 
 
 class JobEvents(Protocol):

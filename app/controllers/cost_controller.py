@@ -1,4 +1,6 @@
-"""The CostLabel: GET /cost every 30 s on a worker thread; paused while the GPU cold-starts (RQL 1.3)."""
+"""The CostLabel: GET /cost every 30 s on a worker thread; paused while the GPU cold-starts (RQL 1.3) and resumed
+(with a poll at once) when it is up. A click on the label opens the daily-spend chart with the latest answer and asks
+for a fresh one (the chart redraws when it arrives)."""
 from __future__ import annotations
 
 import logging
@@ -19,7 +21,12 @@ class CostController:
         self._outbox = outbox
         self._aws = aws
         self.poller = Poller("cost", self._poll, timings.cost_interval_s)
-        bus.subscribe_table({"gpu.state": self.on_gpu_state})
+        self.latest: dict | None = None  # the latest /cost answer (Tk thread)
+        bus.subscribe_table({
+            "gpu.state": self.on_gpu_state,
+            "cost.updated": self.on_updated,
+            "ui.cost_chart": self.on_chart_wanted,
+        })
 
     @property
     def paused(self) -> bool:
@@ -40,6 +47,13 @@ class CostController:
             log.warning("%s", self._aws.handle_errors(err))
             return
         self._outbox.post("cost.updated", text=cost_text(data), data=data)
+
+    def on_updated(self, text: str, data) -> None:
+        self.latest = data if isinstance(data, dict) else None
+
+    def on_chart_wanted(self) -> None:
+        self._bus.send("cost.chart", data=self.latest)
+        self.poller.poll_now()  # skipped while paused: the chart shows the latest answer meanwhile
 
     def on_gpu_state(self, state: str, text: str, progress: float, idle_left_s: float) -> None:
         if state == STARTING and not self.poller.paused:

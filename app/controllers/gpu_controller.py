@@ -40,6 +40,7 @@ class GpuController:
             "gpu.stop_sent": self.on_stop_sent,
             "job.queued": self.on_job_queued,
             "job.done": self.on_job_done,
+            "job.cancelled": self.on_job_cancelled,
             "clock.tick": self.on_tick,
         })
 
@@ -104,12 +105,19 @@ class GpuController:
             self._adjust_interval(now=False)
             self.publish()
 
-    def on_job_done(self, request_id: str, backend: str, text: str, tokens: int, latency_ms: int, model: str):
+    def on_job_done(self, request_id: str, backend: str, text: str, tokens: int, latency_ms: int, model: str,
+                    stats: dict):
         exchange = self._conversation.get(request_id)
         if backend == self._aws.key and exchange is not None:
             self.model.apply_job_end(exchange.idle, self._clock())
             self._adjust_interval()
             self.publish()
+
+    def on_job_cancelled(self, request_id: str, backend: str, text: str, tokens: int, model: str, stats: dict):
+        """A job stopped on the GPU (the watcher reported its GPU time) restarts the idle timer as an answer does;
+        one stopped before it reached the GPU (still booting, or never accepted) changes nothing."""
+        if stats.get("gpu_ms"):
+            self.on_job_done(request_id, backend, text, tokens, stats.get("latency_ms") or 0, model, stats)
 
     def on_tick(self, now: float) -> None:
         self.publish()

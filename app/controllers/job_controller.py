@@ -9,27 +9,41 @@ import logging
 import time
 import uuid
 from concurrent.futures import Executor
+from typing import Callable
+
+from tlfif_common import names, prices
 
 from app.bus import Bus, Outbox
-from app.controllers.backend_base import BackendClient, PromptRequest, Timings
+from app.controllers.backend_base import BackendClient, Cancelled, PromptRequest, Reply, Timings
 from app.controllers.settings_controller import SettingsStore
-from app.models.conversation import DONE, FAILED, Conversation, Exchange
+from app.models.answer_stats import BackendFigures, Pricing, Timeline, answer_stats
+from app.models.chat import ChatContext
+from app.models.conversation import DONE, FAILED, PENDING, STOPPED, Conversation, Exchange
 from app.models.prompt import BUSY_HINT, check_prompt
 
 log = logging.getLogger("tlfif.app.jobs")
 
 
 class _JobEvents:
-    """JobEvents for one request: posts job.* to the outbox (worker thread), progress at most every N ms."""
+    """JobEvents for one request: posts job.* to the outbox (worker thread), progress at most every N ms, and
+    notes when the GPU was starting and when the first token came (for the stats under the answer)."""
 
-    def __init__(self, outbox: Outbox, request_id: str, backend: str, min_interval_s: float):
+    def __init__(self, outbox: Outbox, request_id: str, backend: str, min_interval_s: float, started: float):
         self._outbox = outbox
         self._rid = request_id
         self._backend = backend
         self._min_interval = min_interval_s
         self._last_progress = 0.0
+        self.started = started
+        self.starting_at: float | None = None
+        self.first_token_at: float | None = None
+
+    def timeline(self, ended: float) -> Timeline:
+        return Timeline(sent=self.started, ended=ended, starting=self.starting_at, first_token=self.first_token_at)
 
     def queued(self, status: str, eta_s: float, job_id: str) -> None:
+        if status == "starting" and self.starting_at is None:
+            self.starting_at = time.monotonic()
         self._outbox.post("job.queued", request_id=self._rid, backend=self._backend, status=status,
                           eta_s=float(eta_s), job_id=job_id)
 
@@ -39,6 +53,8 @@ class _JobEvents:
 
     def progress(self, text: str, tokens: int) -> None:
         now = time.monotonic()
+        if text and self.first_token_at is None:
+            self.first_token_at = now
         if now - self._last_progress < self._min_interval:
             return  # the final text comes with job.done
         self._last_progress = now
@@ -47,7 +63,8 @@ class _JobEvents:
 
 class JobController:
     def __init__(self, bus: Bus, outbox: Outbox, backends: dict[str, BackendClient], store: SettingsStore,
-                 conversation: Conversation, executor: Executor, timings: Timings):
+                 conversation: Conversation, executor: Executor, timings: Timings,
+                 context: Callable[[str], ChatContext] | None = None):
         self._bus = bus
         self._outbox = outbox
         self.backends = backends
@@ -55,14 +72,19 @@ class JobController:
         self.conversation = conversation
         self._executor = executor
         self._timings = timings
+        self._context = context  # the current chat's history and settings for a prompt (conversation controller)
         self._awaiting_key: tuple[str, str, str] | None = None  # (request_id, prompt, backend key)
+        self._cancelling: set[str] = set()
+        self._gpu_hourly_eur: float | None = None  # the deployed GPU's price, from GET /cost
         bus.subscribe_table({
             "ui.send": self.on_send,
             "ui.cancel": self.on_cancel,
             "ui.api_key_entered": self.on_api_key_entered,
             "ui.api_key_cancelled": self.on_api_key_cancelled,
             "job.done": self.on_done,
+            "job.cancelled": self.on_cancelled,
             "job.failed": self.on_failed,
+            "cost.updated": self.on_cost,
         })
 
     @property
@@ -112,18 +134,42 @@ class JobController:
             self._bus.send("job.rejected", request_id=pending[0], message=f"{tag} no API key given; nothing was sent")
 
     def on_cancel(self, request_id: str) -> None:
+        """Stop generating: the backend's cancel runs on a worker thread (it calls the API); the request's own
+        worker then ends it with job.cancelled (the text so far) or job.done (it finished first)."""
         exchange = self.conversation.get(request_id)
-        if exchange is not None and exchange.status not in (DONE, FAILED):
-            self.backends[exchange.backend].cancel(request_id)
+        if exchange is None or exchange.status != PENDING or request_id in self._cancelling:
+            return
+        self._cancelling.add(request_id)
+        backend = self.backends[exchange.backend]
+        log.info("%s stop generating requested", backend.tag)
+        self._executor.submit(self._cancel, backend, request_id)
 
     # --- outcomes ---------------------------------------------------------------------------------------------------
-    def on_done(self, request_id: str, backend: str, text: str, tokens: int, latency_ms: int, model: str) -> None:
+    def on_done(self, request_id: str, backend: str, text: str, tokens: int, latency_ms: int, model: str,
+                stats: dict) -> None:
+        self._cancelling.discard(request_id)
         exchange = self.conversation.get(request_id)
         if exchange is not None:
             exchange.text, exchange.tokens, exchange.latency_ms, exchange.model = text, tokens, latency_ms, model
+            exchange.stats = stats
             exchange.status = DONE
 
+    def on_cancelled(self, request_id: str, backend: str, text: str, tokens: int, model: str, stats: dict) -> None:
+        self._cancelling.discard(request_id)
+        exchange = self.conversation.get(request_id)
+        if exchange is not None:
+            exchange.text, exchange.tokens, exchange.model = text, tokens, model
+            exchange.latency_ms = stats.get("latency_ms")
+            exchange.stats = stats
+            exchange.status = STOPPED
+
+    def on_cost(self, text: str, data) -> None:
+        hourly = data.get("gpu_hourly_eur") if isinstance(data, dict) else None
+        if isinstance(hourly, (int, float)) and not isinstance(hourly, bool) and hourly >= 0:
+            self._gpu_hourly_eur = float(hourly)
+
     def on_failed(self, request_id: str, backend: str, message: str) -> None:
+        self._cancelling.discard(request_id)
         exchange = self.conversation.get(request_id)
         if exchange is not None:
             exchange.status, exchange.error = FAILED, message
@@ -131,20 +177,53 @@ class JobController:
     # --- work -------------------------------------------------------------------------------------------------------
     def _submit(self, request_id: str, text: str, backend: BackendClient) -> None:
         idle = self._store.current.idle
+        context = self._context(text) if self._context is not None else ChatContext()
         exchange = self.conversation.add(Exchange(request_id=request_id, backend=backend.key,
                                                   backend_label=backend.label, prompt=text, started_at=time.time(),
-                                                  idle=idle))
+                                                  idle=idle, conversation_id=context.conversation_id))
         self._bus.send("job.submitted", request_id=request_id, backend=backend.key, backend_label=backend.label,
                        prompt=text, started_at=exchange.started_at)
-        request = PromptRequest(request_id=request_id, prompt=text, idle=idle)
+        request = PromptRequest(request_id=request_id, prompt=text, idle=idle, messages=context.messages,
+                                params=context.params)
         self._executor.submit(self._run, backend, request, time.monotonic())
+
+    def _cancel(self, backend: BackendClient, request_id: str) -> None:
+        """Worker thread: tell the backend to stop (AWS: POST /cancel/{id}; OpenAI: hang up the stream)."""
+        try:
+            backend.cancel(request_id)
+        except Exception:
+            log.exception("%s cancel failed", backend.tag)
+
+    def pricing(self) -> Pricing:
+        """The prices answers are costed with, from THE price table (tlfif_common.prices); any missing → None."""
+        try:
+            table = prices.load()
+        except Exception:
+            log.exception("[app] the price table cannot be read; answers show no cost")
+            return Pricing()
+        try:
+            rate = prices.usd_to_eur(table=table)
+        except ValueError as err:
+            log.warning("[app] %s; euro figures left out", err)
+            rate = None
+        hourly = self._gpu_hourly_eur
+        if hourly is None and rate is not None:
+            region = self._store.current.aws.region or names.DEFAULT_REGION
+            try:
+                hourly = table.ec2_hourly_usd(names.DEFAULT_GPU_INSTANCE_TYPE, region) * rate
+            except LookupError as err:
+                log.info("[aws] no GPU price: %s", err)
+        return Pricing(gpu_hourly_eur=hourly, usd_to_eur=rate, token_table=table)
 
     def _run(self, backend: BackendClient, request: PromptRequest, started: float) -> None:
         """Worker thread: the whole request, reported through the outbox."""
-        events = _JobEvents(self._outbox, request.request_id, backend.key, self._timings.progress_min_interval_s)
+        events = _JobEvents(self._outbox, request.request_id, backend.key, self._timings.progress_min_interval_s,
+                            started)
         try:
             submission = backend.send_prompt(request, events)
             reply = backend.get_response(submission, events)
+        except Cancelled:  # stopped before the backend accepted the prompt: nothing ran, nothing was billed
+            reply = Reply(text="", stopped=True, generation_ms=0)
         except BaseException as err:  # every failure ends the exchange: the app stays usable
             try:
                 message = backend.handle_errors(err)
@@ -155,7 +234,17 @@ class JobController:
             if not isinstance(err, Exception):
                 raise
             return
-        latency_ms = int((time.monotonic() - started) * 1000)
-        log.info("%s answered in %d ms (%d tokens)", backend.tag, latency_ms, reply.tokens)
+        ended = time.monotonic()
+        figures = BackendFigures(tokens=reply.tokens, ttft_ms=reply.ttft_ms, generation_ms=reply.generation_ms,
+                                 model=reply.model, prompt_tokens=reply.prompt_tokens,
+                                 cached_tokens=reply.cached_tokens)
+        stats = answer_stats(backend.key, events.timeline(ended), figures, self.pricing(), stopped=reply.stopped)
+        if reply.stopped:
+            log.info("%s stopped by the user after %d ms (%d tokens)", backend.tag, stats["latency_ms"],
+                     reply.tokens)
+            self._outbox.post("job.cancelled", request_id=request.request_id, backend=backend.key, text=reply.text,
+                              tokens=reply.tokens, model=reply.model, stats=stats)
+            return
+        log.info("%s answered in %d ms (%d tokens)", backend.tag, stats["latency_ms"], reply.tokens)
         self._outbox.post("job.done", request_id=request.request_id, backend=backend.key, text=reply.text,
-                          tokens=reply.tokens, latency_ms=latency_ms, model=reply.model)
+                          tokens=reply.tokens, latency_ms=stats["latency_ms"], model=reply.model, stats=stats)

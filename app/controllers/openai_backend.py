@@ -1,7 +1,10 @@
 """The "OpenAI" backend: streaming chat completions through the official `openai` SDK.
 
 The key comes from OPENAI_API_KEY or from the key dialog, and is held in memory only. Model and base URL come from
-the settings (any OpenAI-compatible server works: vLLM, llama.cpp, Ollama).
+the settings (any OpenAI-compatible server works: vLLM, llama.cpp, Ollama). The stream asks for usage
+(`stream_options.include_usage`): the last chunk's token counts price the answer. Time to first token and the
+generation time are measured here, from the request to the first / last content chunk. Stop generating hangs up the
+HTTP response (the server sees the connection close) and the Reply comes back `stopped` with the text so far.
 """
 from __future__ import annotations
 
@@ -124,6 +127,8 @@ class OpenAiApiClient:
         parts: list[str] = []
         pieces = 0
         usage_tokens = 0
+        prompt_tokens: int | None = None
+        cached_tokens = 0
         model = ""
         ttft_ms: int | None = None
         try:
@@ -132,8 +137,14 @@ class OpenAiApiClient:
                     raise Cancelled()
                 model = getattr(chunk, "model", None) or model
                 usage = getattr(chunk, "usage", None)
-                if usage is not None and getattr(usage, "completion_tokens", None):
-                    usage_tokens = int(usage.completion_tokens)
+                if usage is not None:
+                    if getattr(usage, "completion_tokens", None):
+                        usage_tokens = int(usage.completion_tokens)
+                    if isinstance(getattr(usage, "prompt_tokens", None), int):
+                        prompt_tokens = int(usage.prompt_tokens)
+                    details = getattr(usage, "prompt_tokens_details", None)
+                    if isinstance(getattr(details, "cached_tokens", None), int):
+                        cached_tokens = int(details.cached_tokens)
                 for choice in chunk.choices or ():
                     delta = getattr(choice.delta, "content", None) if choice.delta else None
                     if delta:
@@ -143,17 +154,21 @@ class OpenAiApiClient:
                         pieces += 1
                         events.progress("".join(parts), pieces)
         except Exception:
-            if flag.is_set():
-                raise Cancelled() from None
-            raise
+            if not flag.is_set():
+                raise
         finally:
             with self._lock:
                 self._streams.pop(submission.request_id, None)
             self._cancels.drop(submission.request_id)
             submission.stream.close()
-        if flag.is_set():
-            raise Cancelled()
-        return Reply(text="".join(parts), tokens=usage_tokens or pieces, model=model, ttft_ms=ttft_ms)
+        generation_ms = int((time.monotonic() - submission.started) * 1000)
+        model = model or self._ctx.settings().openai_model
+        if flag.is_set():  # stopped: no usage came (it is the stream's last chunk); the pieces count the tokens
+            log.info("[openai] stream closed by the user after %d pieces", pieces)
+            return Reply(text="".join(parts), tokens=pieces, model=model, ttft_ms=ttft_ms,
+                         generation_ms=generation_ms, stopped=True)
+        return Reply(text="".join(parts), tokens=usage_tokens or pieces, model=model, ttft_ms=ttft_ms,
+                     generation_ms=generation_ms, prompt_tokens=prompt_tokens, cached_tokens=cached_tokens)
 
     def handle_errors(self, error: BaseException) -> str:
         base = self._ctx.settings().openai_base_url or "api.openai.com"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
+STOPPED = "stopped"  # the user stopped the answer (Stop / Esc); `text` holds what came until then
 
 
 @dataclass
@@ -20,10 +21,15 @@ class Exchange:
     model: str = ""
     status: str = PENDING
     error: str = ""
+    stats: dict = field(default_factory=dict)  # app.models.answer_stats: plain JSON-able figures of the answer
+    conversation_id: str = ""  # the chat it belongs to (app.models.chat; '' outside any chat)
+    finished_at: float | None = None  # epoch seconds when the answer ended (done, stopped or failed)
 
 
 @dataclass
 class Conversation:
+    """Every exchange of this session, whichever chat it belongs to (the job controller's ledger: lookups by
+    request id). The chats themselves — titles, per-chat settings, history — are `app.models.chat.Chat`."""
     exchanges: list[Exchange] = field(default_factory=list)
 
     def add(self, exchange: Exchange) -> Exchange:

@@ -1,10 +1,11 @@
-"""The GPU as the app sees it: state from /ping and /infer, boot progress toward the ETA, idle countdown.
+"""The GPU as the app sees it: state from /ping and /infer, boot progress toward the ETA, idle countdown, keep-warm.
 
 Owned by the GPU controller on the Tk thread; every method takes `now` (time.monotonic()) so tests need no clock.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from tlfif_common.names import BOOT_ETA_SECONDS
 
@@ -31,6 +32,7 @@ class GpuModel:
     idle_minutes: int | None = None   # the idle value of the latest job that ended
     last_job_end: float | None = None
     error: str = ""
+    keep_warm_until_ms: int | None = None  # keep-warm on until this epoch ms (POST /keepwarm said so)
 
     def apply_ping(self, raw: str, now: float) -> bool:
         """A /ping answer; True when the state changed."""
@@ -55,6 +57,18 @@ class GpuModel:
         self.stop_requested_at = now
         self.last_job_end = None
         return self._set(STOPPING, now)
+
+    def apply_keep_warm(self, until_ms: int | None, now: float) -> None:
+        """Keep-warm switched on (until epoch ms) or off (None). Off restarts the idle countdown from `now`, as the
+        watcher's timer, which keep-warm held, counts from then."""
+        was_on = self.keep_warm_until_ms is not None
+        self.keep_warm_until_ms = until_ms
+        if until_ms is None and was_on and self.last_job_end is not None:
+            self.last_job_end = now
+
+    def keep_warm_over(self, wall_now: float) -> bool:
+        """True when keep-warm is on and its maximum lifetime (epoch seconds `wall_now`) has passed."""
+        return self.keep_warm_until_ms is not None and wall_now * 1000 >= self.keep_warm_until_ms
 
     def apply_job_end(self, idle_minutes: int, now: float) -> None:
         """An AWS job finished: the GPU's idle timer restarts from the job's idle value (RQL 5.6)."""
@@ -85,12 +99,16 @@ class GpuModel:
         """Seconds until the GPU's idle auto-stop, while ready and after a job of ours ended; -1 when unknown."""
         if self.state != READY or self.last_job_end is None or self.idle_minutes is None:
             return -1.0
+        if self.keep_warm_until_ms is not None:
+            return -1.0  # held
         return max(self.idle_minutes * 60 - (now - self.last_job_end), 0.0)
 
     def text(self, now: float) -> str:
         if self.state == STARTING:
             waited = int(now - self.starting_since) if self.starting_since is not None else 0
             return f"GPU starting… {waited} s of ~{int(self.eta_s)} s"
+        if self.state == READY and self.keep_warm_until_ms is not None:
+            return f"GPU ready · kept warm until {format_clock(self.keep_warm_until_ms)}"
         if self.state == READY:
             left = self.idle_left_s(now)
             return "GPU ready" + (f" · auto-stop in {format_mm_ss(left)}" if left >= 0 else "")
@@ -104,3 +122,18 @@ class GpuModel:
 def format_mm_ss(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def format_clock(epoch_ms: int) -> str:
+    """HH:MM in local time."""
+    return datetime.fromtimestamp(epoch_ms / 1000).strftime("%H:%M")
+
+
+def keep_warm_label(max_minutes: int) -> str:
+    """The toggle's text, naming the maximum lifetime: "Keep warm (max 2 h)", "(max 45 min)", "(max 1 h 30 min)"."""
+    hours, minutes = divmod(int(max_minutes), 60)
+    if not hours:
+        bound = f"{minutes} min"
+    else:
+        bound = f"{hours} h" + (f" {minutes} min" if minutes else "")
+    return f"Keep warm (max {bound})"

@@ -4,12 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from tlfif_common.jobs import IDLE_MAX, IDLE_MIN
+from tlfif_common.keepwarm import DEFAULT_MAX_MINUTES as DEFAULT_KEEP_WARM_MAX_MINUTES
+from tlfif_common.keepwarm import MAX_MINUTES_MAX as KEEP_WARM_MAX_MINUTES_MAX
+from tlfif_common.keepwarm import MAX_MINUTES_MIN as KEEP_WARM_MAX_MINUTES_MIN
 
 BACKEND_AWS = "aws"
 BACKEND_OPENAI = "openai"
 DEFAULT_IDLE = 5
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_REDIRECT_PORT = 8765
+DEFAULT_CONTEXT_TOKENS = 2048  # TinyLlama-1.1B-Chat
+CONTEXT_TOKENS_MIN, CONTEXT_TOKENS_MAX = 512, 1_000_000
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class Settings:
     aws: AwsSettings = field(default_factory=AwsSettings)
     openai_model: str = DEFAULT_OPENAI_MODEL
     openai_base_url: str = ""  # empty: the SDK's default (api.openai.com)
+    keep_warm_max_minutes: int = DEFAULT_KEEP_WARM_MAX_MINUTES  # keep-warm's maximum lifetime: the GPU stops then
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS  # the model's context window: the chat history is trimmed to fit
 
     def with_idle(self, idle: int) -> Settings:
         return replace(self, idle=check_idle(idle))
@@ -49,3 +56,29 @@ def check_idle(value) -> int:
     if not IDLE_MIN <= idle <= IDLE_MAX:
         raise ValueError(f"Idle timeout must be from {IDLE_MIN} to {IDLE_MAX} minutes")
     return idle
+
+
+def check_context_tokens(value) -> int:
+    """[chat] context_tokens: the model's context window in tokens (TinyLlama: 2048)."""
+    try:
+        tokens = int(str(value).strip())
+    except (TypeError, ValueError):
+        tokens = None
+    if isinstance(value, bool) or tokens is None or not CONTEXT_TOKENS_MIN <= tokens <= CONTEXT_TOKENS_MAX:
+        raise ValueError(f"context_tokens must be a whole number from {CONTEXT_TOKENS_MIN} to {CONTEXT_TOKENS_MAX}")
+    return tokens
+
+
+def check_keep_warm_max(value) -> int:
+    """[app] keep_warm_max_minutes: keep-warm's maximum lifetime, a whole number of minutes from 1 to 480."""
+    message = (f"keep_warm_max_minutes must be a whole number of minutes from {KEEP_WARM_MAX_MINUTES_MIN} to "
+               f"{KEEP_WARM_MAX_MINUTES_MAX}")
+    if isinstance(value, bool):
+        raise ValueError(message)
+    try:
+        minutes = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if not KEEP_WARM_MAX_MINUTES_MIN <= minutes <= KEEP_WARM_MAX_MINUTES_MAX:
+        raise ValueError(message)
+    return minutes

@@ -1,8 +1,11 @@
 """Reads and writes `~/.tl-fif.ini` (path overridable with TLFIF_CONFIG). Never holds tokens or keys.
 
-    [app]     idle = 5            backend = aws | openai
+    [app]     idle = 5            backend = aws | openai      keep_warm_max_minutes = 120 (1-480)
     [aws]     api_url, client_id, auth_domain, region, redirect_port
     [openai]  model, base_url
+    [chat]    context_tokens = 2048   (the model's context window; the chat history is trimmed to fit)
+
+Also where the app's data lives (`data_dir()`: the chat history; overridable with TLFIF_DATA_DIR).
 """
 from __future__ import annotations
 
@@ -12,13 +15,33 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.models.settings import BACKEND_AWS, BACKEND_OPENAI, AwsSettings, Settings, check_idle
+from app.models.settings import (BACKEND_AWS, BACKEND_OPENAI, AwsSettings, Settings, check_context_tokens,
+                                 check_idle, check_keep_warm_max)
 
 ENV_CONFIG_PATH = "TLFIF_CONFIG"
 
 
 def config_path() -> Path:
     return Path(os.environ.get(ENV_CONFIG_PATH) or Path.home() / ".tl-fif.ini")
+
+
+ENV_DATA_DIR = "TLFIF_DATA_DIR"
+HISTORY_FILE = "history.sqlite3"
+
+
+def data_dir() -> Path:
+    """Where the app keeps its data (the chat history): $TLFIF_DATA_DIR, else $XDG_DATA_HOME/tl-fif, else
+    ~/.local/share/tl-fif (the XDG base directory default)."""
+    override = os.environ.get(ENV_DATA_DIR)
+    if override:
+        return Path(override)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "tl-fif"
+
+
+def history_path() -> Path:
+    return data_dir() / HISTORY_FILE
 
 
 @dataclass(frozen=True)
@@ -62,18 +85,24 @@ def _from_parser(parser: configparser.ConfigParser) -> Settings:
     )
     return Settings(idle=idle, backend=backend, aws=aws,
                     openai_model=parser.get("openai", "model", fallback=defaults.openai_model),
-                    openai_base_url=parser.get("openai", "base_url", fallback=""))
+                    openai_base_url=parser.get("openai", "base_url", fallback=""),
+                    keep_warm_max_minutes=check_keep_warm_max(parser.get(
+                        "app", "keep_warm_max_minutes", fallback=str(defaults.keep_warm_max_minutes))),
+                    context_tokens=check_context_tokens(parser.get("chat", "context_tokens",
+                                                                   fallback=str(defaults.context_tokens))))
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
     """Write atomically (temp file + rename) so a crash never leaves half a file."""
     path = path or config_path()
     parser = configparser.ConfigParser(interpolation=None)
-    parser["app"] = {"idle": str(settings.idle), "backend": settings.backend}
+    parser["app"] = {"idle": str(settings.idle), "backend": settings.backend,
+                     "keep_warm_max_minutes": str(settings.keep_warm_max_minutes)}
     parser["aws"] = {"api_url": settings.aws.api_url, "client_id": settings.aws.client_id,
                      "auth_domain": settings.aws.auth_domain, "region": settings.aws.region,
                      "redirect_port": str(settings.aws.redirect_port)}
     parser["openai"] = {"model": settings.openai_model, "base_url": settings.openai_base_url}
+    parser["chat"] = {"context_tokens": str(settings.context_tokens)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:

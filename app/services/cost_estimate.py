@@ -94,7 +94,7 @@ class Profile:
     gpu_public_ipv4: bool  # the GPU gets a public IPv4 while it runs (lean: public subnet, no NAT)
     lambda_invokes_per_request: int  # lean: the router plus the in-VPC queue function
     config_items_per_session: int  # Config records the instance (and in lean its ENI) on start and stop
-    gpu_instance_type: str = "g4dn.xlarge"
+    gpu_instance_type: str = names.DEFAULT_GPU_INSTANCE_TYPE
     ami_gib: float = 12.0  # data in one AMI snapshot (RQL 7.4: ~12 GiB)
     dlm_days: int = 7  # RQL 10: daily snapshot, 7-day retention
     dlm_changed_gib_per_day: float = 0.25

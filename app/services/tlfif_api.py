@@ -1,4 +1,5 @@
-"""HTTP calls to the TL-FIF API (API Gateway or the local cloud): /infer, /stop, /ping, /cost, and result_url.
+"""HTTP calls to the TL-FIF API (API Gateway or the local cloud): /infer, /cancel/{id}, /stop, /ping, /cost,
+/keepwarm, and result_url.
 
 Every API call carries `Authorization: Bearer <ID token>`. The result object is read from its presigned URL with
 no Authorization header (S3 refuses a second auth mechanism). Errors come back as `ApiError(status, message)`.
@@ -8,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -42,8 +44,18 @@ class TlfifApi:
     def stop(self, token: str) -> dict:
         return self._call("POST", "/stop", token, None)
 
+    def cancel(self, token: str, job_id: str) -> dict:
+        """Stop generating job `job_id`: 202 {"status": "cancelling", "id"}; ApiError 404 unknown/expired, 409 already
+        finished, 403 another user's job, 400 not a job id."""
+        return self._call("POST", f"/cancel/{quote(job_id, safe='')}", token, None)
+
     def ping(self, token: str) -> dict:
         return self._call("GET", "/ping", token, None)
+
+    def keep_warm(self, token: str, on: bool, max_minutes: int) -> dict:
+        """POST /keepwarm: {"status": "on", "until": epoch_ms} or {"status": "off"}."""
+        body = {"on": True, "max_minutes": max_minutes} if on else {"on": False}
+        return self._call("POST", "/keepwarm", token, body)
 
     def cost(self, token: str) -> dict | None:
         """The /cost answer, or None where the route does not exist (404/405)."""

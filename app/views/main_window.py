@@ -1,5 +1,5 @@
-"""The TL-FIF window: toolbar, OutputPane, PromptBox + SendBtn, status line. Views only: they publish ui.* intents
-and render outcomes; no service is called from here."""
+"""The TL-FIF window: chat sidebar, toolbar, OutputPane, PromptBox + SendBtn, status line. Views only: they publish
+ui.* intents and render outcomes; no service is called from here."""
 from __future__ import annotations
 
 from tkinter import ttk
@@ -10,6 +10,7 @@ from app.views import styles
 from app.views.key_dialog import ApiKeyDialog
 from app.views.output_pane import OutputPane
 from app.views.prompt_panel import PromptPanel
+from app.views.sidebar import Sidebar
 from app.views.status_bar import StatusBar
 from app.views.toolbar import Toolbar
 
@@ -24,9 +25,11 @@ class MainWindow:
         self._modal = modal_dialogs
         self.key_dialog: ApiKeyDialog | None = None
         root.title(TITLE)
-        root.geometry("960x640")
-        root.minsize(640, 420)
+        root.geometry("1200x680")  # the chat sidebar takes ~240 px of it
+        root.minsize(880, 440)
         styles.install(root)
+        self.sidebar = Sidebar(root, bus, modal_dialogs=modal_dialogs)
+        self.sidebar.pack(side="left", fill="y")
         frame = ttk.Frame(root, padding=8)
         frame.pack(fill="both", expand=True)
         frame.columnconfigure(0, weight=1)

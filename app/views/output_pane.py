@@ -1,37 +1,63 @@
-"""OutputPane: read-only ScrolledText; each exchange with time stamp, backend name and latency; the answer grows
-in place as job.progress arrives."""
+"""OutputPane: read-only ScrolledText; each exchange with time stamp and backend name; the answer grows in place as
+job.progress arrives. When it is complete (or stopped) it is rendered as Markdown (app.models.markdown: code blocks
+in monospace with a Copy button, bold/italic/lists/headings) and the stats line goes under it (TTFT, tok/s, total,
+cold start, cost: app.models.answer_stats) with a Copy button for the whole answer.
+
+Rendering happens once, on the final text: while the answer grows it is plain text appended at the end (no
+re-layout, no flicker; the pane stays within the stall budget, bench/gui_stall.py)."""
 from __future__ import annotations
 
 import time
+import tkinter as tk
+from tkinter import font as tkfont
 from tkinter.scrolledtext import ScrolledText
 
 from app.bus import Bus
+from app.models import markdown
+from app.models.answer_stats import stats_line
 from app.views import styles
+
+CODE_BACKGROUND = "#f2f3f5"
+COPIED_FEEDBACK_MS = 1200
 
 
 class OutputPane(ScrolledText):
     def __init__(self, parent, bus: Bus):
-        super().__init__(parent, wrap="word", height=18, state="disabled", padx=8, pady=6)
+        super().__init__(parent, wrap="word", height=18, state="disabled", padx=8, pady=6, font="TkTextFont")
         self.tag_configure("header", foreground=styles.MUTED_COLOR, font="TkSmallCaptionFont")
         self.tag_configure("prompt", foreground="#1a4f8b")
         self.tag_configure("answer", foreground="#111111")
         self.tag_configure("meta", foreground=styles.MUTED_COLOR, font="TkSmallCaptionFont")
+        self.tag_configure("stopped", foreground="#8a5a00", font="TkSmallCaptionFont")
         self.tag_configure("error", foreground=styles.HINT_COLOR)
+        self._fonts = self._markdown_tags()
         self._answers: dict[str, str] = {}
+        self._bulk = False
+        self._notices: list[str] = []  # shown since the pane was last cleared
+        self._stopping: set[str] = set()
+        self.answer_copy_buttons: dict[str, tk.Button] = {}    # request id → Copy (whole answer)
+        self.code_copy_buttons: dict[str, list[tk.Button]] = {}  # request id → Copy of each code block
         bus.subscribe_table({
             "job.submitted": self.on_submitted,
             "job.queued": self.on_queued,
             "job.retrying": self.on_retrying,
             "job.progress": self.on_progress,
             "job.done": self.on_done,
+            "job.cancelled": self.on_cancelled,
             "job.failed": self.on_failed,
+            "ui.cancel": self.on_cancel_asked,
             "settings.warning": self.on_notice,
             "cloud.failed": self.on_notice,
             "auth.failed": self.on_notice,
+            "chat.warning": self.on_notice,
+            "chat.opened": self.on_chat_opened,
         })
 
     # --- editing a read-only widget ---------------------------------------------------------------------------------
     def _edit(self, fn) -> None:
+        if self._bulk:  # on_chat_opened renders many exchanges in one editable stretch
+            fn()
+            return
         at_bottom = self.yview()[1] >= 0.999
         self.configure(state="normal")
         try:
@@ -44,6 +70,92 @@ class OutputPane(ScrolledText):
     def _replace(self, start: str, end: str, text: str, tags) -> None:
         self.delete(start, end)
         self.insert(end, text, tags)
+
+    def _markdown_tags(self) -> dict[str, tkfont.Font]:
+        """Tags for app.models.markdown, created in priority order (code last: it wins over bold and lists)."""
+        base = tkfont.Font(self, font="TkTextFont").actual()
+        fixed = tkfont.Font(self, font="TkFixedFont").actual()
+        size = int(base["size"])
+
+        def sized(delta: int) -> int:  # Tk sizes are points (> 0) or pixels (< 0)
+            return size + delta if size > 0 else size - delta
+
+        fonts = {
+            "h1": tkfont.Font(self, family=base["family"], size=sized(5), weight="bold"),
+            "h2": tkfont.Font(self, family=base["family"], size=sized(3), weight="bold"),
+            "h3": tkfont.Font(self, family=base["family"], size=sized(1), weight="bold"),
+            "bold": tkfont.Font(self, family=base["family"], size=size, weight="bold"),
+            "italic": tkfont.Font(self, family=base["family"], size=size, slant="italic"),
+            "bold_italic": tkfont.Font(self, family=base["family"], size=size, weight="bold", slant="italic"),
+            "code": tkfont.Font(self, family=fixed["family"], size=fixed["size"]),
+        }
+        for level, tag in enumerate(markdown.LIST_LEVELS, start=1):
+            self.tag_configure(tag, lmargin1=14 * level, lmargin2=14 * level + 14)
+        for tag, key in zip(markdown.HEADINGS, ("h1", "h2", "h3"), strict=True):
+            self.tag_configure(tag, font=fonts[key], spacing1=4, spacing3=2)
+        self.tag_configure(markdown.BOLD, font=fonts["bold"])
+        self.tag_configure(markdown.ITALIC, font=fonts["italic"])
+        self.tag_configure(markdown.BOLD_ITALIC, font=fonts["bold_italic"])
+        self.tag_configure(markdown.CODE, font=fonts["code"], background=CODE_BACKGROUND)
+        self.tag_configure(markdown.CODE_BLOCK, font=fonts["code"], background=CODE_BACKGROUND, lmargin1=10,
+                           lmargin2=10, rmargin=10, wrap="char")
+        self.tag_configure(markdown.CODE_HEAD, font="TkSmallCaptionFont", foreground=styles.MUTED_COLOR,
+                           background=CODE_BACKGROUND, lmargin1=10, lmargin2=10, spacing1=4)
+        return fonts
+
+    # --- Markdown and Copy ------------------------------------------------------------------------------------------
+    def copy_to_clipboard(self, text: str) -> None:
+        self.clipboard_clear()
+        self.clipboard_append(text)
+
+    def _copy_button(self, text: str) -> tk.Button:
+        button = tk.Button(self, text="Copy", font="TkSmallCaptionFont", padx=4, pady=0, borderwidth=1,
+                           relief="groove", cursor="hand2", takefocus=0)
+
+        def copy() -> None:
+            self.copy_to_clipboard(text)
+            button.configure(text="Copied")
+            self.after(COPIED_FEEDBACK_MS, lambda: button.winfo_exists() and button.configure(text="Copy"))
+
+        button.configure(command=copy)
+        return button
+
+    def render_answer(self, request_id: str, text: str) -> None:
+        """Replace the answer of `request_id` with `text` rendered as Markdown (call inside `_edit`)."""
+        start, end = f"a0_{request_id}", f"a1_{request_id}"
+        self.delete(start, end)
+        segments = markdown.parse(text)
+        buttons: list[tk.Button] = []
+        batch: list = []  # text, tags, text, tags, ...: one Tk insert call per run between Copy buttons
+        for k, (segment, tags) in enumerate(segments):
+            tags = ("answer", *tags)
+            if markdown.CODE_HEAD not in tags:
+                batch += [segment, tags]
+                continue
+            following = segments[k + 1] if k + 1 < len(segments) else ("", ())
+            code = following[0] if markdown.CODE_BLOCK in following[1] else ""
+            self.insert(end, *batch, segment.rstrip("\n"), tags)
+            batch = ["\n", tags]
+            buttons.append(self._copy_button(code[:-1] if code.endswith("\n") else code))
+            self.window_create(end, window=buttons[-1], padx=8, pady=1)
+        if batch:
+            self.insert(end, *batch)
+        self.code_copy_buttons[request_id] = buttons
+
+    def _finish(self, request_id: str, text: str, meta: str, meta_tag: str) -> None:
+        """The final answer: rendered, the stats line under it, and a Copy for the whole answer."""
+        self._stopping.discard(request_id)
+        if self._answers.pop(request_id, None) is None:
+            return
+
+        def finish():
+            self.render_answer(request_id, text)
+            self._replace(f"m0_{request_id}", f"m1_{request_id}", meta, meta_tag)
+            if text:
+                button = self.answer_copy_buttons[request_id] = self._copy_button(text)
+                self.window_create(f"m1_{request_id}", window=button, padx=8)
+
+        self._edit(finish)
 
     def answer_text(self, request_id: str) -> str:
         """The answer shown for a request (tests read it)."""
@@ -100,25 +212,80 @@ class OutputPane(ScrolledText):
                 self.insert(f"a1_{request_id}", text[len(old):], "answer")
             else:
                 self._replace(f"a0_{request_id}", f"a1_{request_id}", text, "answer")
-            self._replace(f"m0_{request_id}", f"m1_{request_id}", "…", "meta")
+            if request_id in self._stopping:
+                self._replace(f"m0_{request_id}", f"m1_{request_id}", "stopping…", "stopped")
+            else:
+                self._replace(f"m0_{request_id}", f"m1_{request_id}", "…", "meta")
 
         self._edit(grow)
 
-    def on_done(self, request_id, backend, text, tokens, latency_ms, model) -> None:
-        self.on_progress(request_id, backend, text, tokens)
-        parts = [f"latency {latency_ms / 1000:.2f} s"]
-        if tokens:
-            parts.append(f"{tokens} tokens")
-        if model:
-            parts.append(model)
-        self._set_meta(request_id, " · ".join(parts))
-        self._answers.pop(request_id, None)
+    def on_done(self, request_id, backend, text, tokens, latency_ms, model, stats) -> None:
+        line = stats_line(stats) or f"total {latency_ms / 1000:.2f} s"
+        self._finish(request_id, text, f"{line} · {model}" if model else line, "meta")
+
+    def on_cancelled(self, request_id, backend, text, tokens, model, stats) -> None:
+        line = stats_line(stats) or "stopped"
+        if not text:
+            line = line.replace("stopped", "stopped before any answer", 1)
+        self._finish(request_id, text, line, "stopped")
+
+    def on_cancel_asked(self, request_id) -> None:
+        if request_id in self._answers:
+            self._stopping.add(request_id)
+            self._set_meta(request_id, "stopping…", "stopped")
+
+    def on_chat_opened(self, conversation_id, title, exchanges, hidden, system, temperature, max_tokens) -> None:
+        """Another chat is shown: clear the pane and render its saved exchanges the way live ones end. Notices
+        shown before any exchange (a corrupt settings file at start-up…) stay on top of the chat opened at start."""
+        keep = [] if any(m.startswith("a0_") for m in self.mark_names()) else self._notices
+        self.clear()
+        self._notices = list(keep)
+        self.configure(state="normal")
+        self._bulk = True
+        try:
+            for line in keep:
+                self.insert("end", line, "error")
+            self._render_saved(exchanges, hidden)
+        finally:
+            self._bulk = False
+            self.configure(state="disabled")
+        self.see("end")
+
+    def _render_saved(self, exchanges, hidden) -> None:
+        if hidden:
+            self.insert("end", f"{hidden} earlier exchanges are not shown here; Export (Ctrl+E) writes them all.\n\n",
+                        "meta")
+        for x in exchanges:
+            rid, backend = x["request_id"], x["backend"]
+            self.on_submitted(rid, backend, x["backend_label"] or backend, x["prompt"], x["started_at"])
+            stats = x["stats"] if isinstance(x["stats"], dict) else {}
+            if x["status"] == "done":
+                self.on_done(rid, backend, x["answer"], x["tokens"], x["latency_ms"] or 0, x["model"], stats)
+            elif x["status"] == "cancelled":
+                self.on_cancelled(rid, backend, x["answer"], x["tokens"], x["model"], stats)
+            else:
+                self.on_failed(rid, backend, x["error"] or "no answer")
+
+    def clear(self) -> None:
+        """Empty the pane (a chat was opened or started): text, marks, answers in progress, Copy buttons."""
+        for button in [*self.answer_copy_buttons.values(), *(b for bs in self.code_copy_buttons.values() for b in bs)]:
+            button.destroy()
+        self.answer_copy_buttons.clear()
+        self.code_copy_buttons.clear()
+        self._answers.clear()
+        self._stopping.clear()
+        self._edit(lambda: self.delete("1.0", "end"))
+        for mark in self.mark_names():
+            if mark[:3] in ("a0_", "a1_", "m0_", "m1_"):
+                self.mark_unset(mark)
 
     def on_notice(self, message) -> None:
         """Warnings that must not scroll away with the status line (a corrupt settings file, a failed sign-in)."""
-        stamp = time.strftime("%H:%M:%S")
-        self._edit(lambda: self.insert("end", f"[{stamp}] {message}\n\n", "error"))
+        line = f"[{time.strftime('%H:%M:%S')}] {message}\n\n"
+        self._notices.append(line)
+        self._edit(lambda: self.insert("end", line, "error"))
 
     def on_failed(self, request_id, backend, message) -> None:
+        self._stopping.discard(request_id)
         self._set_meta(request_id, message, "error")
         self._answers.pop(request_id, None)

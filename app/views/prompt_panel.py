@@ -1,5 +1,6 @@
-"""PromptBox (tk.Text, 5 lines, Ctrl+Enter sends, Enter is a newline), SendBtn (green, spinner while in flight)
-and the hint under them. Publishes ui.send; what may be sent is decided by the job controller."""
+"""PromptBox (tk.Text, 5 lines, Ctrl+Enter sends, Enter is a newline), SendBtn (green, spinner while in flight),
+StopBtn ("Stop generating", enabled only while a request is in flight; Esc does the same) and the hint under them.
+Publishes ui.send and ui.cancel; what may be sent or stopped is decided by the job controller."""
 from __future__ import annotations
 
 import tkinter as tk
@@ -22,15 +23,20 @@ class PromptPanel(ttk.Frame):
         self.prompt_box.grid(row=0, column=0, sticky="nsew")
         self.send_btn = ttk.Button(self, text="Send", style=styles.SEND_STYLE, command=self.send, width=10)
         self.send_btn.grid(row=0, column=1, sticky="se", padx=(8, 0))
+        self.stop_btn = ttk.Button(self, text="Stop", command=self.stop, width=6)
+        self.stop_btn.grid(row=0, column=2, sticky="se", padx=(4, 0))
+        self.stop_btn.state(["disabled"])
         self.hint = ttk.Label(self, text="Ctrl+Enter sends · Enter makes a new line", foreground=styles.MUTED_COLOR)
-        self.hint.grid(row=1, column=0, columnspan=2, sticky="w", pady=(2, 0))
+        self.hint.grid(row=1, column=0, columnspan=3, sticky="w", pady=(2, 0))
         self.prompt_box.bind("<Control-Return>", self._on_ctrl_enter)
         self.prompt_box.bind("<Control-KP_Enter>", self._on_ctrl_enter)
         self.prompt_box.bind("<Key>", self._on_key, add="+")
+        self.winfo_toplevel().bind("<Escape>", self._on_escape, add="+")  # anywhere in the window
         bus.subscribe_table({
             "job.submitted": self.on_submitted,
             "job.rejected": self.on_rejected,
             "job.done": self.on_finished,
+            "job.cancelled": self.on_finished,
             "job.failed": self.on_finished,
             "clock.tick": self.on_tick,
         })
@@ -40,6 +46,17 @@ class PromptPanel(ttk.Frame):
         if self.send_btn.instate(["disabled"]):
             return
         self._bus.send("ui.send", prompt=self.prompt_box.get("1.0", "end-1c"))
+
+    def stop(self) -> None:
+        """Stop generating: ask for the request in flight to be cancelled (the backend is told, not only the view)."""
+        if self._in_flight is None or self.stop_btn.instate(["disabled"]):
+            return
+        self.stop_btn.state(["disabled"])
+        self.show_hint("Stopping…", error=False)
+        self._bus.send("ui.cancel", request_id=self._in_flight)
+
+    def _on_escape(self, _event) -> None:
+        self.stop()
 
     def _on_ctrl_enter(self, _event) -> str:
         self.send()
@@ -57,7 +74,8 @@ class PromptPanel(ttk.Frame):
         self._in_flight = request_id
         self.prompt_box.delete("1.0", "end")
         self.send_btn.state(["disabled"])
-        self.show_hint(f"Waiting for {backend_label}…", error=False)
+        self.stop_btn.state(["!disabled"])
+        self.show_hint(f"Waiting for {backend_label}… (Esc stops)", error=False)
 
     def on_rejected(self, request_id, message) -> None:
         self.show_hint(message, error=True)
@@ -67,6 +85,7 @@ class PromptPanel(ttk.Frame):
             return
         self._in_flight = None
         self.send_btn.state(["!disabled"])
+        self.stop_btn.state(["disabled"])
         self.send_btn.configure(text="Send")
         self.show_hint("Ctrl+Enter sends · Enter makes a new line", error=False)
 

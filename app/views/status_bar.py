@@ -26,6 +26,7 @@ class StatusBar(ttk.Frame):
             "cloud.failed": self.on_error,
             "settings.warning": self.on_error,
             "job.retrying": self.on_retrying,
+            "gpu.keep_warm": self.on_keep_warm,
         })
 
     def show_notice(self, text: str, *, error: bool = False) -> None:
@@ -53,6 +54,10 @@ class StatusBar(ttk.Frame):
 
     def on_cloud_ready(self, api_url) -> None:
         self.show_notice(f"Local cloud ready at {api_url}")
+
+    def on_keep_warm(self, on, until_ms, message) -> None:
+        if message:
+            self.show_notice(message, error=True)
 
     def on_retrying(self, request_id, backend, message, attempt, delay_s) -> None:
         self.show_notice(message, error=True)

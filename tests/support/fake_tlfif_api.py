@@ -5,13 +5,18 @@ It speaks the same HTTP as the router behind API Gateway and the local cloud's i
     POST /authorize   302 to redirect_uri?code&state
     POST /token       authorization_code + PKCE S256 (verifier checked), refresh_token
     POST /infer       202 {"status": "starting", "id", "eta", "result_url"} | {"status": "queued", "id", "result_url"}
-    POST /stop        200 {"status": "stopping"}
+    POST /stop        200 {"status": "stopping"} (and keep-warm off, as the router)
+    POST /keepwarm    200 {"status": "on", "until"} | {"status": "off"}; 400 naming the field (`keep_warm_until` holds
+                      the state; `keepwarm_statuses` scripts failures)
+    POST /cancel/ID   202 {"status": "cancelling", "id"} | 404 unknown | 409 finished; the result then says
+                      `cancelled` with the words shown so far (a job that never started: once the GPU is ready)
     GET  /ping        200 {"status": "ok", "gpu", "queue_depth"}
     GET  /cost        200 {...} when `cost` is set, else 404
     GET  /results/ID.json   the result object (tlfif_common.results), 404 (or `missing_status`) until it exists;
                             the text grows word by word once the GPU is ready
-Failures are scripted: `infer_statuses` / `ping_statuses` (HTTP statuses answered first, one per call). Every call
-is recorded in `calls` with its monotonic time. State is computed from timestamps: no background thread.
+Failures are scripted: `infer_statuses` / `ping_statuses` (HTTP statuses answered first, one per call);
+`infer_delay` holds every /infer answer that many seconds. Every call is recorded in `calls` with its monotonic
+time. State is computed from timestamps: no background thread.
 """
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tlfif_common.jobs import RequestError, validate_infer_request
-from tlfif_common.results import STATUS_DONE, STATUS_RUNNING, result_doc
+from tlfif_common.keepwarm import validate_keepwarm_request
+from tlfif_common.results import STATUS_CANCELLED, STATUS_DONE, STATUS_RUNNING, result_doc
 
 CLIENT_ID = "tlfif-test-client"
 
@@ -57,7 +63,10 @@ class FakeTlfifApi:
         self.cost = cost
         self.token_ttl = token_ttl
         self.infer_statuses: list[int] = []
+        self.infer_delay = 0.0
         self.ping_statuses: list[int] = []
+        self.keepwarm_statuses: list[int] = []
+        self.keep_warm_until: int | None = None  # epoch ms while keep-warm is on
         self.calls: list[Call] = []
         self.issued: list[str] = []          # every token string handed out
         self.logins = 0
@@ -133,6 +142,12 @@ class FakeTlfifApi:
             if job["start"] is None or now < job["start"]:
                 return None
             words = job["reply"].split(" ")
+            cancelled = job.get("cancelled")
+            if cancelled is not None:  # the watcher stopped at the cancel (or never started the job)
+                ran = max(cancelled - job["start"], 0.0)
+                shown = min(int(ran / self.word_delay) + 1, len(words)) if cancelled > job["start"] else 0
+                return result_doc(job_id, STATUS_CANCELLED, text=" ".join(words[:shown]), tokens=shown,
+                                  ttft_ms=5 if shown else None, latency_ms=int(ran * 1000), model="fake-tinyllama")
             shown = int((now - job["start"]) / self.word_delay) + 1 if self.word_delay > 0 else len(words)
             if shown >= len(words):
                 return result_doc(job_id, STATUS_DONE, text=job["reply"], tokens=len(words), ttft_ms=5,
@@ -197,9 +212,12 @@ class FakeTlfifApi:
                                       body))
                 route = {("GET", "/authorize"): self.authorize_page, ("POST", "/authorize"): self.authorize_post,
                          ("POST", "/token"): self.token, ("POST", "/infer"): self.infer, ("POST", "/stop"): self.stop,
-                         ("GET", "/ping"): self.ping, ("GET", "/cost"): self.cost}.get((method, parts.path))
+                         ("GET", "/ping"): self.ping, ("GET", "/cost"): self.cost,
+                         ("POST", "/keepwarm"): self.keepwarm}.get((method, parts.path))
                 if route is not None:
                     route(parts, body)
+                elif method == "POST" and parts.path.startswith("/cancel/"):
+                    self.cancel(parts.path[len("/cancel/"):])
                 elif method == "GET" and parts.path.startswith("/results/"):
                     self.result(parts.path[len("/results/"):].removesuffix(".json"))
                 else:
@@ -270,6 +288,8 @@ class FakeTlfifApi:
             def infer(self, _parts, body):
                 if not self._authorised() or self._scripted(api.infer_statuses):
                     return
+                if api.infer_delay:
+                    time.sleep(api.infer_delay)
                 try:
                     clean = validate_infer_request(body, models_bucket=None)
                 except RequestError as err:
@@ -290,13 +310,42 @@ class FakeTlfifApi:
                     answer["eta"] = api.eta
                 self._send(202, answer)
 
+            def cancel(self, job_id: str):
+                if not self._authorised():
+                    return
+                doc = api._result(job_id)
+                with api._lock:
+                    job = api._jobs.get(job_id)
+                    if job is None:
+                        self._send(404, {"error": "no such job: it expired or never existed"})
+                        return
+                    if doc is not None and doc["status"] != STATUS_RUNNING:
+                        self._send(409, {"error": "the job has already finished"})
+                        return
+                    job["cancelled"] = time.monotonic()
+                self._send(202, {"status": "cancelling", "id": job_id})
+
             def stop(self, _parts, _body):
                 if not self._authorised():
                     return
                 with api._lock:
                     if api._advance(time.monotonic()) not in ("stopped", "stopping"):
                         api._gpu, api._gpu_since = "stopping", time.monotonic()
+                    api.keep_warm_until = None
                 self._send(200, {"status": "stopping"})
+
+            def keepwarm(self, _parts, body):
+                if not self._authorised() or self._scripted(api.keepwarm_statuses):
+                    return
+                try:
+                    on, max_minutes = validate_keepwarm_request(body)
+                except RequestError as err:
+                    self._send(400, {"error": str(err), "field": err.field})
+                    return
+                with api._lock:
+                    api.keep_warm_until = int(time.time() * 1000) + max_minutes * 60_000 if on else None
+                    until = api.keep_warm_until
+                self._send(200, {"status": "on", "until": until} if on else {"status": "off"})
 
             def ping(self, _parts, _body):
                 if not self._authorised() or self._scripted(api.ping_statuses):

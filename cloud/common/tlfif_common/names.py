@@ -89,6 +89,9 @@ DEFAULT_ENGINE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_IMDS_URL = "http://169.254.169.254"
 DEFAULT_MODEL = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
 BOOT_ETA_SECONDS = 90
+# The templates' default GPU instance type (cloud/cfn gpu.yaml, main.yaml). The app prices an answer's GPU seconds
+# with the deployed type's price from GET /cost (gpu_hourly_eur) and falls back to this type's until /cost answered.
+DEFAULT_GPU_INSTANCE_TYPE = "g4dn.xlarge"
 # Cost reporter: every Cost Explorer request costs $0.01, so the hourly poll of RQL 6 alone would be $7.30/month;
 # the templates schedule it every COST_POLL_HOURS hours by default (~$1.22/month).
 COST_POLL_HOURS = 6

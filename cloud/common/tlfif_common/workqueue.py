@@ -11,6 +11,7 @@ cluster-mode server such as ElastiCache Serverless/Valkey; the job key is never 
     {tlfif}:attempts             hash id -> number of claims
     {tlfif}:final:{id}           set once, by the one worker allowed to write the job's final result
     {tlfif}:cancel:{id}          the job's owner asked to stop it (POST /cancel/{id}); TTL 300 s
+    {tlfif}:keepwarm             keep-warm is on until this epoch ms (POST /keepwarm); expires 60 s after it
 
 At-least-once delivery: a job is removed from `processing` only by `ack` (after its final result is written),
 by `release` (SIGTERM) or by the reaper. Duplicated work is made harmless by `claim_final`.
@@ -31,6 +32,8 @@ DEAD = f"{NS}:queue:dead"
 CLAIMED = f"{NS}:claimed"
 ATTEMPTS = f"{NS}:attempts"
 GPU_STARTED_AT = f"{NS}:gpu:started_at"
+KEEP_WARM = f"{NS}:keepwarm"
+KEEP_WARM_GRACE_MS = 60_000  # the key outlives its `until` so a watcher sees that the maximum lifetime passed
 MAX_ATTEMPTS = 3
 DEFAULT_LEASE_SECONDS = 15
 FINAL_MARK_TTL = 3600
@@ -104,6 +107,21 @@ class WorkQueue:
     def request_cancel(self, job_id: str) -> None:
         """Flag a job as cancelled by its owner: a watcher stops generating it (or never starts it)."""
         self.redis.set(cancel_key(job_id), 1, ex=JOB_TTL_SECONDS)
+
+    def set_keep_warm(self, until_ms: int) -> None:
+        """Keep-warm on until `until_ms` (epoch ms): the watcher holds its idle timer, then stops the GPU."""
+        self.redis.set(KEEP_WARM, int(until_ms), pxat=int(until_ms) + KEEP_WARM_GRACE_MS)
+
+    def clear_keep_warm(self) -> None:
+        self.redis.delete(KEEP_WARM)
+
+    def keep_warm_until(self) -> int | None:
+        """The keep-warm deadline (epoch ms; it may have passed), or None when keep-warm is off."""
+        raw = self.redis.get(KEEP_WARM)
+        try:
+            return int(raw) if raw is not None else None
+        except ValueError:
+            return None
 
     # --- watcher side ------------------------------------------------------------------------------------
     def claim(self, worker_id: str, timeout: float = 1.0) -> Claim | None:

@@ -22,6 +22,7 @@ class RouterConfig:
     sessions_table: str = names.SESSIONS_TABLE
     rate_limit_rps: int | None = None  # None: tlfif_common.ratelimit's default (5/s)
     boot_eta_seconds: int = names.BOOT_ETA_SECONDS
+    minute_seconds: float = 60.0  # a keep-warm "minute"; the local cloud shortens it as it does the watcher's
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RouterConfig:
@@ -49,6 +50,18 @@ class RouterConfig:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
             return value
 
+        def positive_float(name: str, default: float) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+            if not value > 0:
+                raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
+            return value
+
         queue_function = get(names.ENV_QUEUE_FUNCTION)
         redis_url = get(names.ENV_REDIS_URL)
         if queue_function is None and redis_url is None:
@@ -64,4 +77,5 @@ class RouterConfig:
             sessions_table=get(names.ENV_SESSIONS_TABLE) or names.SESSIONS_TABLE,
             rate_limit_rps=positive_int(names.ENV_RATE_LIMIT_RPS, None),
             boot_eta_seconds=positive_int(names.ENV_BOOT_ETA_SECONDS, names.BOOT_ETA_SECONDS),
+            minute_seconds=positive_float(names.ENV_MINUTE_SECONDS, 60.0),
         )

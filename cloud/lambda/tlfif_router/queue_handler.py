@@ -9,6 +9,7 @@ The router, running outside the VPC, invokes it synchronously (`LambdaQueuePort`
     {"op": "mark_gpu_started", "now_ms": int}
     {"op": "gpu_started_at"} | {"op": "want_start"} | {"op": "take_start_wanted"} | {"op": "clear_start_wanted"}
     {"op": "cancel", "job_id": uuid, "user": str}
+    {"op": "set_keep_warm", "until_ms": int} | {"op": "clear_keep_warm"}
 
 and gets `{"ok": true, "result": ...}`, or `{"ok": false, "error": "...", "unavailable": true}` when Redis cannot
 be reached, or `{"ok": false, "error": "..."}` for a payload it refuses. Each operation is a `RedisQueuePort`
@@ -150,6 +151,11 @@ def _cancel(event: Mapping[str, Any]) -> Callable[[RedisQueuePort], Any]:
     return lambda port: port.cancel(job_id, user)
 
 
+def _keep_warm(event: Mapping[str, Any]) -> Callable[[RedisQueuePort], Any]:
+    until_ms = _int(event, "until_ms", required=True)
+    return lambda port: port.set_keep_warm(until_ms)
+
+
 OPERATIONS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], Callable[[RedisQueuePort], Any]]]] = {
     "enqueue": (("job",), _enqueue),
     "depth": ((), lambda event: lambda port: port.depth()),
@@ -160,4 +166,6 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], Calla
     "take_start_wanted": ((), lambda event: lambda port: port.take_start_wanted()),
     "clear_start_wanted": ((), lambda event: lambda port: port.clear_start_wanted()),
     "cancel": (("job_id", "user"), _cancel),
+    "set_keep_warm": (("until_ms",), _keep_warm),
+    "clear_keep_warm": ((), lambda event: lambda port: port.clear_keep_warm()),
 }

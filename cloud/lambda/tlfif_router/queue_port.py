@@ -51,6 +51,12 @@ class QueuePort(Protocol):
     def cancel(self, job_id: str, user: str) -> str:
         """Ask the watcher to stop `job_id` for its owner `user`. Returns one of CANCEL_OUTCOMES."""
 
+    def set_keep_warm(self, until_ms: int) -> None:
+        """Keep-warm on until `until_ms` (epoch ms): the watcher holds its idle timer until then."""
+
+    def clear_keep_warm(self) -> None:
+        """Keep-warm off: the idle timer counts again from now."""
+
 
 # What `cancel` can answer: flagged, no such job (expired or never was), not the caller's job, already final.
 CANCELLING, UNKNOWN_JOB, NOT_OWNER, ALREADY_FINISHED = "cancelling", "unknown", "forbidden", "finished"
@@ -125,6 +131,12 @@ class RedisQueuePort:
             self._queue.request_cancel(job_id)
             return CANCELLING
         return self._guard(cancel)
+
+    def set_keep_warm(self, until_ms: int) -> None:
+        self._guard(lambda: self._queue.set_keep_warm(until_ms))
+
+    def clear_keep_warm(self) -> None:
+        self._guard(self._queue.clear_keep_warm)
 
 
 class LambdaQueuePort:
@@ -201,3 +213,9 @@ class LambdaQueuePort:
         if outcome not in CANCEL_OUTCOMES:
             raise QueueUnavailable(f"queue function {self.function_name} answered cancel with {str(outcome)[:50]}")
         return outcome
+
+    def set_keep_warm(self, until_ms: int) -> None:
+        self._call("set_keep_warm", until_ms=until_ms)
+
+    def clear_keep_warm(self) -> None:
+        self._call("clear_keep_warm")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import cancel, cost_route, infer, ping, stop
+from . import cancel, cost_route, infer, keepwarm, ping, stop
 from .deps import Deps
 from .request import Request
 
@@ -25,4 +25,5 @@ ROUTES: dict[str, Route] = {
     "GET /ping": Route(ping.handle, needs_queue=False),
     "GET /cost": Route(cost_route.handle, needs_queue=False),
     "POST /cancel/{id}": Route(cancel.handle, needs_queue=True),
+    "POST /keepwarm": Route(keepwarm.handle, needs_queue=True),
 }

@@ -1,6 +1,7 @@
 """POST /stop: StopInstances on the GPU (idempotent when it is already stopping or stopped), metric ManualStops,
-drop a pending "start wanted" mark (the user's stop wins) and the SSM ready marker (so /ping cannot say `ready`
-after the next start before the watcher says so again). Fails open on the queue: stopping must work without Redis.
+drop a pending "start wanted" mark (the user's stop wins), switch keep-warm off (else the next start would be held
+warm by a toggle the user's stop overrode) and the SSM ready marker (so /ping cannot say `ready` after the next
+start before the watcher says so again). Fails open on the queue: stopping must work without Redis.
 """
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ def handle(req: Request, deps: Deps) -> dict:
     if not req.queue_down:
         try:
             deps.queue.clear_start_wanted()
+            deps.queue.clear_keep_warm()
         except QueueUnavailable as err:
-            log(logger, logging.WARNING, "queue unreachable: could not clear the start-wanted mark",
+            log(logger, logging.WARNING, "queue unreachable: could not clear the start-wanted and keep-warm marks",
                 **req.log_fields(), error=str(err))
     forget_ready(deps.ssm, instance_id)
     return json_response(200, {"status": "stopping"})

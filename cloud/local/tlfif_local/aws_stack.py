@@ -14,7 +14,7 @@ from tlfif_common import names
 
 log = logging.getLogger("tlfif_local.aws")
 
-GPU_INSTANCE_TYPE = "g4dn.xlarge"
+GPU_INSTANCE_TYPE = names.DEFAULT_GPU_INSTANCE_TYPE
 LOCAL_AMI_NAME = "tl-fif-gpu-local"
 
 # Nothing the local cloud starts may ever reach AWS: fake credentials, and every client points at moto.

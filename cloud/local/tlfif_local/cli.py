@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                          "http://127.0.0.1:8080/v1")
     up.add_argument("--echo-delay-ms", type=int, default=None, help="echo engine delay between words")
     up.add_argument("--minute-seconds", type=float, default=None,
-                    help=f"length of an idle 'minute' for the watcher (default 60, or ${names.ENV_MINUTE_SECONDS})")
+                    help=f"length of an idle 'minute' for the watcher and keep-warm (default 60, or "
+                         f"${names.ENV_MINUTE_SECONDS})")
     up.add_argument("--throttle-rate", type=float, default=names.API_THROTTLE_RATE,
                     help=f"stage throttling, requests/s (default {names.API_THROTTLE_RATE}, as the API template)")
     up.add_argument("--throttle-burst", type=int, default=names.API_THROTTLE_BURST,

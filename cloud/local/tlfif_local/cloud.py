@@ -153,6 +153,8 @@ class LocalCloud:
         })
         if opts.user_rps is not None:
             os.environ[names.ENV_RATE_LIMIT_RPS] = str(opts.user_rps)
+        if opts.minute_seconds is not None:  # keep-warm's maximum lifetime counts in the watcher's minutes
+            os.environ[names.ENV_MINUTE_SECONDS] = str(opts.minute_seconds)
         from tlfif_router.handler import handler
 
         return handler

@@ -34,7 +34,7 @@ from .jwt_authorizer import JwtAuthorizer, Unauthorized, claims_as_strings
 log = logging.getLogger("tlfif_local.gateway")
 
 # The API's routes (RQL 2.1 plus the later ones); the router's own table decides what each does.
-ROUTE_KEYS = ("POST /infer", "POST /stop", "GET /ping", "GET /cost", "POST /cancel/{id}")
+ROUTE_KEYS = ("POST /infer", "POST /stop", "GET /ping", "GET /cost", "POST /cancel/{id}", "POST /keepwarm")
 CORS_ORIGIN = re.compile(r"^http://(localhost|127\.0\.0\.1)(:\d{1,5})?$")
 CORS_ALLOW_METHODS = "GET,POST,OPTIONS"
 CORS_ALLOW_HEADERS = "authorization,content-type"

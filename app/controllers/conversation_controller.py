@@ -1,0 +1,353 @@
+"""Chats: new / open / rename / delete / settings / export, the history a prompt is sent with, and saving.
+
+The chats live on the Tk thread (`current`, the sidebar's `summaries`). Every store call — opening the SQLite file,
+reading a chat, each write, an export — runs on ONE store worker thread (the `HistoryStore` is made and used there
+only), in submission order; what it reads comes back through the outbox (chat.store_ready, chat.loaded,
+chat.exported, chat.warning). The Tk thread never waits for the disk, except `close()`, which waits (bounded) for
+the queued writes so that a restart finds them.
+
+A prompt's context (`context_for`, called by the job controller as it submits): the current chat's done turns,
+trimmed to fit the model's context (app.models.context), and the chat's own params. An exchange is saved when
+submitted (prompt, status pending) and again once it ended: job.done / job.cancelled / job.failed post
+chat.persist_due, which the pump publishes after every listener of the outcome has run (so the stats the job
+controller stores on the exchange are in). While an answer is coming the window stays on its chat: New chat,
+opening another chat and deleting this one are refused with a hint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sqlite3
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from app.bus import Bus, Outbox
+from app.models.chat import (Chat, ChatContext, ChatSummary, ParamError, check_chat_params, check_title,
+                             exchange_record, listing)
+from app.models.context import context_budget, history_turns, trim_history
+from app.models.conversation import PENDING, Conversation, Exchange
+from app.models.settings import Settings
+from app.services import chat_export
+from app.services.history_store import HistoryStore, chat_row
+
+log = logging.getLogger("tlfif.app.chats")
+
+BUSY_HINT = "An answer is still coming: wait for it (or stop it) before leaving this chat."
+MISSING = "it is no longer in the history"
+RENDER_LIMIT = 50         # exchanges rendered when a chat opens (all of them: in the export)
+CLOSE_WAIT_S = 5.0        # how long closing waits for queued writes
+STORE_ERRORS = (sqlite3.Error, OSError)
+
+
+class ConversationController:
+    def __init__(self, bus: Bus, outbox: Outbox, ledger: Conversation, *, history_path: Path,
+                 settings: Callable[[], Settings], busy: Callable[[], bool], render_limit: int = RENDER_LIMIT):
+        self._bus = bus
+        self._outbox = outbox
+        self._ledger = ledger
+        self._path = history_path
+        self._settings = settings
+        self._busy = busy
+        self._render_limit = render_limit
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tlfif-history")
+        self._store: HistoryStore | None = None   # store worker thread only
+        self.summaries: list[ChatSummary] = []    # saved chats, as last read or changed (newest first)
+        self.current = Chat.new()
+        self.ready = False                        # the store answered chat.store_ready
+        self._loading: str | None = None          # the chat being read for opening
+        self._auto_open = False                   # that read was not the user's click: switch only to an empty chat
+        self._unsaved: set[str] = set()           # ended exchanges whose final state is not queued for saving yet
+        self._closed = False
+        bus.subscribe_table({
+            "ui.new_chat": self.on_new_chat,
+            "ui.open_chat": self.on_open_chat,
+            "ui.rename_chat": self.on_rename_chat,
+            "ui.delete_chat": self.on_delete_chat,
+            "ui.chat_settings": self.on_chat_settings,
+            "ui.export_chat": self.on_export_chat,
+            "job.submitted": self.on_submitted,
+            "job.done": self.on_ended,
+            "job.cancelled": self.on_ended,
+            "job.failed": self.on_ended,
+            "chat.store_ready": self.on_store_ready,
+            "chat.loaded": self.on_loaded,
+            "chat.persist_due": self.on_persist_due,
+        })
+
+    # --- the store worker ---------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._publish_opened()
+        self._publish_listed()
+        self._submit(self._open_store)
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future | None:
+        if self._closed:
+            return None
+        return self._io.submit(self._guarded, fn, *args)
+
+    def _guarded(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Store worker: run one store task; a failure becomes a visible warning, never a crash."""
+        try:
+            fn(*args)
+        except STORE_ERRORS as err:
+            log.error("[history] %s failed: %s", fn.__name__.strip("_"), err)
+            self._outbox.post("chat.warning", message=f"Chat history: {fn.__name__.strip('_').replace('_', ' ')} "
+                                                      f"failed ({err}); the chat stays on screen.")
+        except Exception:
+            log.exception("[history] %s failed", fn.__name__)
+            self._outbox.post("chat.warning", message=f"Chat history: {fn.__name__.strip('_')} failed unexpectedly; "
+                                                      "see the log.")
+
+    def _open_store(self) -> None:
+        self._store, warning = HistoryStore.open(self._path)
+        if warning:
+            self._outbox.post("chat.warning", message=warning)
+        self._outbox.post("chat.store_ready", summaries=self._store.list_chats())
+
+    def _read_chat(self, chat_id: str) -> None:
+        try:
+            chat = self._store.load_chat(chat_id) if self._store else None
+        except (*STORE_ERRORS, ValueError, TypeError, KeyError) as err:
+            self._outbox.post("chat.loaded", conversation_id=chat_id, chat=None, error=str(err))
+            return
+        self._outbox.post("chat.loaded", conversation_id=chat_id, chat=chat, error="" if chat is not None else MISSING)
+
+    def _save_chat(self, row: dict) -> None:
+        if self._store:
+            self._store.save_chat(row)
+
+    def _save_exchange(self, conversation_id: str, record: dict) -> None:
+        if self._store:
+            self._store.save_exchange(conversation_id, record)
+
+    def _rename_chat(self, chat_id: str, title: str) -> None:
+        if self._store:
+            self._store.rename_chat(chat_id, title)
+
+    def _delete_chat(self, chat_id: str) -> None:
+        if self._store:
+            self._store.delete_chat(chat_id)
+
+    def _export_chat(self, chat_id: str, snapshot: Chat | None, path: str) -> None:
+        try:
+            chat = snapshot or (self._store.load_chat(chat_id) if self._store else None)
+            if chat is None:
+                raise LookupError(MISSING)
+            chat_export.write_export(chat, Path(path))
+        except (*STORE_ERRORS, LookupError, ValueError) as err:
+            log.warning("[history] export to %s failed: %s", path, err)
+            self._outbox.post("chat.exported", path=path, error=str(err))
+            return
+        log.info("[history] exported chat %s to %s", chat_id, path)
+        self._outbox.post("chat.exported", path=path, error="")
+
+    def _close_store(self) -> None:
+        if self._store:
+            self._store.close()
+            self._store = None
+
+    def close(self) -> None:
+        """Save what ended but is not saved yet, then wait (at most CLOSE_WAIT_S) for the store worker to finish."""
+        if self._closed:
+            return
+        for request_id in list(self._unsaved):
+            self.on_persist_due(request_id)
+        future = self._submit(self._close_store)
+        self._closed = True
+        if future is not None:
+            try:
+                future.result(timeout=CLOSE_WAIT_S)
+            except Exception:
+                log.warning("[history] the store worker did not finish within %s s; later writes are lost",
+                            CLOSE_WAIT_S)
+        self._io.shutdown(wait=False, cancel_futures=True)
+
+    # --- publishing ---------------------------------------------------------------------------------------------------
+    def _publish_listed(self) -> None:
+        self._bus.send("chat.listed", chats=listing(self.summaries, self.current), current_id=self.current.id)
+
+    def _publish_opened(self) -> None:
+        chat = self.current
+        shown = chat.exchanges[-self._render_limit:] if self._render_limit else []
+        self._bus.send("chat.opened", conversation_id=chat.id, title=chat.title,
+                       exchanges=[exchange_record(e) for e in shown], hidden=len(chat.exchanges) - len(shown),
+                       system=chat.params.system, temperature=chat.params.temperature,
+                       max_tokens=chat.params.max_tokens)
+
+    def _remember(self, chat: Chat) -> None:
+        """Keep a saved chat's row in the sidebar's list (it may have been new when the list was read)."""
+        if chat.saved:
+            self.summaries = [s for s in self.summaries if s.id != chat.id] + [chat.summary()]
+            self.summaries.sort(key=lambda s: (s.updated_at, s.id), reverse=True)
+
+    def _show(self, chat: Chat) -> None:
+        self._remember(self.current)
+        self.current = chat
+        self._publish_opened()
+        self._publish_listed()
+
+    def _refuse_if_busy(self) -> bool:
+        if self._busy():
+            self._bus.send("chat.notice", message=BUSY_HINT)
+            self._publish_listed()  # puts the sidebar's selection back on the current chat
+            return True
+        return False
+
+    # --- the store's answers ------------------------------------------------------------------------------------------
+    def on_store_ready(self, summaries: list[ChatSummary]) -> None:
+        self.ready = True
+        self.summaries = list(summaries)
+        latest = next((s for s in self.summaries if s.id != self.current.id), None)
+        if self.current.empty and not self.current.saved and latest is not None and self._loading is None:
+            self._request(latest.id, auto=True)  # start where the user left off
+        self._publish_listed()
+
+    def _request(self, chat_id: str, *, auto: bool) -> None:
+        self._loading, self._auto_open = chat_id, auto
+        self._submit(self._read_chat, chat_id)
+
+    def on_loaded(self, conversation_id: str, chat: Chat | None, error: str) -> None:
+        if conversation_id != self._loading:
+            return  # superseded by a later click
+        self._loading = None
+        if chat is None:
+            self._bus.send("chat.notice", message=f"That chat could not be opened: {error}")
+            if error == MISSING:
+                self.summaries = [s for s in self.summaries if s.id != conversation_id]
+            self._publish_listed()
+            return
+        if self._auto_open and not (self.current.empty and not self.current.saved):
+            return  # the user started a chat meanwhile: stay in it
+        if self._busy():
+            self._bus.send("chat.notice", message=BUSY_HINT)
+            self._publish_listed()
+            return
+        self._show(chat)
+
+    # --- intents ------------------------------------------------------------------------------------------------------
+    def on_new_chat(self) -> None:
+        if self._refuse_if_busy():
+            return
+        self._loading = None
+        if self.current.empty and not self.current.saved:
+            return  # already a new chat
+        self._show(Chat.new())
+
+    def on_open_chat(self, conversation_id: str) -> None:
+        if conversation_id == self.current.id or conversation_id == self._loading:
+            return
+        if self._refuse_if_busy():
+            return
+        self._request(conversation_id, auto=False)
+
+    def on_rename_chat(self, conversation_id: str, title: str) -> None:
+        try:
+            title = check_title(title)
+        except ValueError as err:
+            self._bus.send("chat.notice", message=str(err))
+            return
+        if conversation_id == self.current.id:
+            self.current.rename(title)
+            saved = self.current.saved
+        else:
+            saved = any(s.id == conversation_id for s in self.summaries)
+        self.summaries = [dataclasses.replace(s, title=title) if s.id == conversation_id else s
+                          for s in self.summaries]
+        if saved:
+            self._submit(self._rename_chat, conversation_id, title)
+        self._publish_listed()
+
+    def on_delete_chat(self, conversation_id: str) -> None:
+        deleting_current = conversation_id == self.current.id
+        if deleting_current and self._refuse_if_busy():
+            return
+        if (deleting_current and self.current.saved) or any(s.id == conversation_id for s in self.summaries):
+            self._submit(self._delete_chat, conversation_id)
+        self.summaries = [s for s in self.summaries if s.id != conversation_id]
+        if self._loading == conversation_id:
+            self._loading = None
+        if not deleting_current:
+            self._publish_listed()
+            return
+        log.info("[history] chat %s deleted", conversation_id)
+        self.current.saved = False  # gone: not to be remembered in the list
+        self._show(Chat.new())
+        if self.summaries:
+            self._request(self.summaries[0].id, auto=True)  # the next newest, unless the user starts typing first
+
+    def on_chat_settings(self, conversation_id: str, system: str, temperature: str, max_tokens: str) -> None:
+        try:
+            params = check_chat_params(system, temperature, max_tokens,
+                                       context_tokens=self._settings().context_tokens)
+        except ParamError as err:
+            self._bus.send("chat.settings_invalid", field=err.field, message=str(err))
+            return
+        if conversation_id != self.current.id:
+            self._bus.send("chat.settings_invalid", field="system", message="That chat is no longer open.")
+            return
+        self.current.params = params
+        if self.current.saved:
+            self._submit(self._save_chat, chat_row(self.current))
+        self._bus.send("chat.settings_saved", conversation_id=conversation_id, system=params.system,
+                       temperature=params.temperature, max_tokens=params.max_tokens)
+
+    def on_export_chat(self, conversation_id: str, path: str) -> None:
+        snapshot = None
+        if conversation_id == self.current.id:
+            snapshot = dataclasses.replace(self.current, exchanges=[
+                dataclasses.replace(e, stats=dict(e.stats or {})) for e in self.current.exchanges])
+        elif not any(s.id == conversation_id for s in self.summaries):
+            self._bus.send("chat.exported", path=path, error=MISSING)
+            return
+        self._submit(self._export_chat, conversation_id, snapshot, path)
+
+    # --- prompts ------------------------------------------------------------------------------------------------------
+    def context_for(self, prompt: str) -> ChatContext:
+        """The job controller's question as it submits `prompt` (Tk thread): the current chat's id, its earlier
+        turns that fit the context budget, and its params."""
+        chat = self.current
+        settings = self._settings()
+        trimmed = trim_history(history_turns(chat.exchanges), prompt=prompt, system=chat.params.system,
+                               budget_tokens=context_budget(settings.context_tokens, chat.params.max_tokens))
+        if trimmed.dropped:
+            self._bus.send("chat.notice", message=f"{trimmed.dropped} earlier exchange(s) left out of the context: "
+                                                  f"the model sees {settings.context_tokens} tokens.")
+        return ChatContext(conversation_id=chat.id, messages=trimmed.messages or None,
+                           params=chat.params.request_params(), dropped=trimmed.dropped)
+
+    def on_submitted(self, request_id: str, backend: str, backend_label: str, prompt: str, started_at: float):
+        exchange = self._ledger.get(request_id)
+        if exchange is None:
+            return
+        if exchange.conversation_id and exchange.conversation_id != self.current.id:
+            log.warning("[history] exchange %s is for chat %s, not the open one", request_id,
+                        exchange.conversation_id)
+            self._submit(self._save_exchange, exchange.conversation_id, exchange_record(exchange))
+            return
+        chat = self.current
+        chat.add(exchange)
+        chat.saved = True
+        self._remember(chat)
+        self._submit(self._save_chat, chat_row(chat))  # new: created; else: its title and place in the list
+        self._submit(self._save_exchange, chat.id, exchange_record(exchange))
+        self._publish_listed()
+
+    def on_ended(self, request_id: str, **_outcome: Any) -> None:
+        exchange = self._ledger.get(request_id)
+        if exchange is None:
+            return
+        if exchange.finished_at is None:
+            exchange.finished_at = time.time()
+        self._unsaved.add(request_id)
+        self._outbox.post("chat.persist_due", request_id=request_id)
+
+    def on_persist_due(self, request_id: str) -> None:
+        self._unsaved.discard(request_id)
+        exchange: Exchange | None = self._ledger.get(request_id)
+        if exchange is None or not exchange.conversation_id:
+            return
+        if exchange.status == PENDING:
+            log.debug("[history] exchange %s still pending at save time", request_id)
+        self._submit(self._save_exchange, exchange.conversation_id, exchange_record(exchange))

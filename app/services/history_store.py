@@ -1,0 +1,241 @@
+"""The chat history on disk: one SQLite file in the user data directory (`config_file.history_path()`).
+
+    conversations  id, title, renamed, created_at, updated_at, system, temperature, max_tokens
+    exchanges      seq, request_id, conversation_id → conversations (deleted with it), prompt, answer, backend,
+                   backend_label, model, started_at, finished_at, latency_ms, tokens, status (done | failed |
+                   cancelled | pending), error, idle, stats (JSON: TTFT, tokens/s, cost… — app.models.answer_stats)
+
+A `HistoryStore` is used from ONE thread (the conversation controller's store worker): sqlite3 enforces it. Times are
+epoch seconds. `HistoryStore.open(path)` never raises for a bad file: a file that is not a readable TL-FIF history
+(garbage, corrupt pages, another program's database, a newer schema) is renamed aside to
+`history.sqlite3.corrupt-YYYYmmdd-HHMMSS` and a fresh store started; if even that fails (an unwritable directory),
+the store lives in memory for the session. Either way `open` returns a warning for the UI. A history that another
+running TL-FIF holds locked is not "corrupt": it is left alone and this session keeps its chats in memory.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+from app.models.chat import (RECORD_FIELDS, Chat, ChatParams, ChatSummary, exchange_from_record)
+from app.models.conversation import FAILED, PENDING
+
+log = logging.getLogger("tlfif.app.history")
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 5.0
+NO_ANSWER_SAVED = "no answer was saved (TL-FIF closed while it was coming)"
+
+_SCHEMA = """
+CREATE TABLE conversations (
+    id          TEXT PRIMARY KEY,
+    title       TEXT NOT NULL,
+    renamed     INTEGER NOT NULL DEFAULT 0,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    system      TEXT NOT NULL DEFAULT '',
+    temperature REAL NOT NULL,
+    max_tokens  INTEGER NOT NULL
+);
+CREATE TABLE exchanges (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id      TEXT NOT NULL UNIQUE,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    prompt          TEXT NOT NULL,
+    answer          TEXT NOT NULL DEFAULT '',
+    backend         TEXT NOT NULL,
+    backend_label   TEXT NOT NULL DEFAULT '',
+    model           TEXT NOT NULL DEFAULT '',
+    started_at      REAL NOT NULL,
+    finished_at     REAL,
+    latency_ms      INTEGER,
+    tokens          INTEGER NOT NULL DEFAULT 0,
+    status          TEXT NOT NULL CHECK (status IN ('done', 'failed', 'cancelled', 'pending')),
+    error           TEXT NOT NULL DEFAULT '',
+    idle            INTEGER NOT NULL DEFAULT 0,
+    stats           TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX exchanges_by_conversation ON exchanges (conversation_id, seq);
+CREATE INDEX conversations_by_update ON conversations (updated_at);
+"""
+_TABLES = {
+    "conversations": ("id", "title", "renamed", "created_at", "updated_at", "system", "temperature", "max_tokens"),
+    "exchanges": ("seq", "conversation_id", *RECORD_FIELDS),
+}
+_CHAT_COLUMNS = _TABLES["conversations"]
+
+
+class UnreadableStore(Exception):
+    """The file is not a TL-FIF history this version can read."""
+
+
+def _is_lock_error(err: sqlite3.Error) -> bool:
+    text = str(err).lower()
+    return "locked" in text or "busy" in text
+
+
+def move_aside(path: Path, stamp: str | None = None) -> Path:
+    """Rename `path` (and its -journal/-wal/-shm companions) to `<name>.corrupt-<stamp>[-n]`; return the new path."""
+    stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    path.rename(aside)
+    for suffix in ("-journal", "-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(aside.with_name(aside.name + suffix))
+    return aside
+
+
+class HistoryStore:
+    def __init__(self, conn: sqlite3.Connection, path: Path | None):
+        self._conn = conn
+        self.path = path  # None: in memory (nothing survives the session)
+
+    # --- opening --------------------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> tuple[HistoryStore, str | None]:
+        """The store at `path` and a warning for the UI (None when all is well). Never raises for a bad file."""
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # chats are private
+            return cls._open_file(path, busy_timeout_s), None
+        except sqlite3.OperationalError as err:
+            if _is_lock_error(err):
+                log.warning("[history] %s is locked (%s); keeping chats in memory", path, err)
+                return cls.in_memory(), (f"Chat history {path} is in use by another TL-FIF window; this window's "
+                                         "chats are kept in memory only.")
+            problem = err
+        except (sqlite3.DatabaseError, UnreadableStore) as err:
+            problem = err
+        except OSError as err:
+            log.warning("[history] cannot use %s: %s", path.parent, err)
+            return cls.in_memory(), (f"Chat history cannot be saved in {path.parent} ({err}); this session's chats "
+                                     "are kept in memory only.")
+        try:
+            aside = move_aside(path)
+        except OSError as err:
+            log.error("[history] %s is unreadable (%s) and cannot be moved aside: %s", path, problem, err)
+            return cls.in_memory(), (f"Chat history {path} is unreadable ({problem}) and could not be moved aside "
+                                     f"({err}); it is left as it is and this session's chats are kept in memory "
+                                     "only.")
+        log.warning("[history] %s was unreadable (%s); moved to %s, starting a new history", path, problem, aside)
+        message = (f"Chat history {path.name} was unreadable ({problem}); it was kept as {aside} and a new, empty "
+                   "history was started.")
+        try:
+            return cls._open_file(path, busy_timeout_s), message
+        except (sqlite3.Error, UnreadableStore, OSError) as err:
+            return cls.in_memory(), f"{message} The new history cannot be written either ({err}); chats are kept " \
+                                    "in memory only."
+
+    @classmethod
+    def _open_file(cls, path: Path, busy_timeout_s: float) -> HistoryStore:
+        conn = sqlite3.connect(str(path), timeout=busy_timeout_s)
+        try:
+            store = cls(conn, path)
+            store._prepare()
+            return store
+        except BaseException:
+            conn.close()
+            raise
+
+    @classmethod
+    def in_memory(cls) -> HistoryStore:
+        store = cls(sqlite3.connect(":memory:"), None)
+        store._prepare()
+        return store
+
+    def _prepare(self) -> None:
+        """Check the file (integrity, schema) or create the schema in an empty one."""
+        conn = self._conn
+        check = conn.execute("PRAGMA quick_check").fetchall()
+        if [tuple(row) for row in check] != [("ok",)]:
+            raise UnreadableStore("integrity check failed: " + "; ".join(str(r[0]) for r in check[:3]))
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version == 0 and not tables - {"sqlite_sequence"}:
+            with conn:
+                conn.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+        elif version != SCHEMA_VERSION:
+            raise UnreadableStore(f"schema version {version}, this TL-FIF reads version {SCHEMA_VERSION}"
+                                  if version else "not a TL-FIF history")
+        for table, columns in _TABLES.items():
+            have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+            if not set(columns) <= have:
+                raise UnreadableStore(f"table {table} lacks columns {sorted(set(columns) - have)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # --- reading --------------------------------------------------------------------------------------------------
+    def list_chats(self) -> list[ChatSummary]:
+        """Every saved chat, newest (latest prompt) first."""
+        rows = self._conn.execute("SELECT id, title, updated_at FROM conversations "
+                                  "ORDER BY updated_at DESC, id DESC")
+        return [ChatSummary(id=r[0], title=r[1], updated_at=r[2]) for r in rows]
+
+    def load_chat(self, chat_id: str) -> Chat | None:
+        row = self._conn.execute(f"SELECT {', '.join(_CHAT_COLUMNS)} FROM conversations WHERE id = ?",
+                                 (chat_id,)).fetchone()
+        if row is None:
+            return None
+        data = dict(zip(_CHAT_COLUMNS, row, strict=True))
+        chat = Chat(id=data["id"], created_at=data["created_at"], updated_at=data["updated_at"], title=data["title"],
+                    renamed=bool(data["renamed"]), saved=True,
+                    params=ChatParams(system=data["system"], temperature=data["temperature"],
+                                      max_tokens=data["max_tokens"]))
+        rows = self._conn.execute(f"SELECT {', '.join(RECORD_FIELDS)} FROM exchanges WHERE conversation_id = ? "
+                                  "ORDER BY seq", (chat_id,))
+        for values in rows:
+            record = dict(zip(RECORD_FIELDS, values, strict=True))
+            try:
+                record["stats"] = json.loads(record["stats"] or "{}")
+            except ValueError:
+                record["stats"] = {}
+            exchange = exchange_from_record(record, chat.id)
+            if exchange.status == PENDING:
+                exchange.status, exchange.error = FAILED, exchange.error or NO_ANSWER_SAVED
+            chat.exchanges.append(exchange)
+        return chat
+
+    # --- writing (each call one small transaction) -----------------------------------------------------------------
+    def save_chat(self, row: dict) -> None:
+        """Insert or update a chat's own fields (`chat_row`); its exchanges are saved one by one."""
+        values = [row[c] for c in _CHAT_COLUMNS]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _CHAT_COLUMNS[1:])
+        with self._conn:
+            self._conn.execute(f"INSERT INTO conversations ({', '.join(_CHAT_COLUMNS)}) "
+                               f"VALUES ({', '.join('?' * len(_CHAT_COLUMNS))}) "
+                               f"ON CONFLICT (id) DO UPDATE SET {updates}", values)
+
+    def save_exchange(self, conversation_id: str, record: dict) -> None:
+        """Insert or update one exchange (`app.models.chat.exchange_record`), keyed by its request id."""
+        values = [json.dumps(record["stats"] or {}, separators=(",", ":")) if c == "stats" else record[c]
+                  for c in RECORD_FIELDS]
+        columns = ("conversation_id", *RECORD_FIELDS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in RECORD_FIELDS[1:])
+        with self._conn:
+            self._conn.execute(f"INSERT INTO exchanges ({', '.join(columns)}) "
+                               f"VALUES ({', '.join('?' * len(columns))}) "
+                               f"ON CONFLICT (request_id) DO UPDATE SET {updates}", [conversation_id, *values])
+
+    def rename_chat(self, chat_id: str, title: str) -> None:
+        with self._conn:
+            self._conn.execute("UPDATE conversations SET title = ?, renamed = 1 WHERE id = ?", (title, chat_id))
+
+    def delete_chat(self, chat_id: str) -> None:
+        with self._conn:
+            self._conn.execute("DELETE FROM conversations WHERE id = ?", (chat_id,))
+
+
+def chat_row(chat: Chat) -> dict:
+    """A snapshot of a chat's own fields (no exchanges) for `save_chat` (safe to hand to another thread)."""
+    return {"id": chat.id, "title": chat.title, "renamed": int(chat.renamed), "created_at": chat.created_at,
+            "updated_at": chat.updated_at, "system": chat.params.system, "temperature": chat.params.temperature,
+            "max_tokens": chat.params.max_tokens}

@@ -1,0 +1,157 @@
+"""The answers' pure logic: the stats under each answer (TTFT, tok/s, total, cold start, cost) and the Markdown
+subset the OutputPane renders. No widgets, no servers."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.models import markdown
+from app.models.answer_stats import (COST_GPU, COST_TOKENS, BackendFigures, Pricing, Timeline, answer_stats, money,
+                                     stats_line, tokens_per_second)
+from tlfif_common import prices
+
+TABLE = prices.load()
+
+
+# --- stats -----------------------------------------------------------------------------------------------------------
+def test_aws_answer_costs_its_gpu_seconds_at_the_hourly_price():
+    hourly_eur = TABLE.ec2_hourly_usd("g4dn.xlarge", "eu-central-1") * prices.usd_to_eur({}, TABLE)
+    timeline = Timeline(sent=100.0, ended=103.1, first_token=100.6)
+    figures = BackendFigures(tokens=101, ttft_ms=420, generation_ms=2_920, model="TinyLlama")
+    stats = answer_stats("aws", timeline, figures, Pricing(gpu_hourly_eur=hourly_eur, usd_to_eur=0.86,
+                                                           token_table=TABLE))
+    # By hand: 2.92 s × 0.658 $/h × 0.86 €/$ / 3600 s/h = €0.000459; 100 tokens after the first in 2.5 s = 40 tok/s.
+    assert stats["cost_eur"] == pytest.approx(2.92 * 0.658 * 0.86 / 3600, rel=1e-6)
+    assert stats["cost_basis"] == COST_GPU and stats["cost_usd"] is None and stats["gpu_ms"] == 2_920
+    assert stats["tokens_per_s"] == 40.0 and stats["ttft_ms"] == 420 and stats["latency_ms"] == 3_100
+    assert stats["cold_start_ms"] is None and stats["stopped"] is False
+    assert stats_line(stats) == "TTFT 0.42 s · 40 tok/s · 101 tokens · total 3.10 s · GPU €0.00046"
+    assert json.loads(json.dumps(stats)) == stats, "a plain JSON-able dict (the history store keeps it)"
+
+
+def test_openai_answer_costs_its_usage_tokens_from_the_price_table():
+    timeline = Timeline(sent=10.0, ended=11.02, first_token=10.31)
+    figures = BackendFigures(tokens=42, ttft_ms=310, generation_ms=1_000, model="gpt-4o-mini-2024-07-18",
+                             prompt_tokens=1_200, cached_tokens=200)
+    stats = answer_stats("openai", timeline, figures, Pricing(usd_to_eur=0.86, token_table=TABLE))
+    # gpt-4o-mini: $0.15 per 1M input, $0.075 cached input, $0.60 output (prices.json).
+    usd = (1_000 * 0.15 + 200 * 0.075 + 42 * 0.60) / 1e6
+    assert stats["cost_usd"] == pytest.approx(usd) and stats["cost_eur"] == pytest.approx(usd * 0.86)
+    assert stats["cost_basis"] == COST_TOKENS and stats["prompt_tokens"] == 1_200
+    assert stats_line(stats).endswith(f"· ${money(usd)} (€{money(usd * 0.86)})")
+    assert stats_line(stats).startswith("TTFT 0.31 s · 59 tok/s · 42 tokens · total 1.02 s")
+
+
+@pytest.mark.parametrize("model, prompt_tokens, pricing, note", [
+    ("no-such-model", 10, Pricing(usd_to_eur=0.86, token_table=TABLE), "no price for model no-such-model"),
+    ("gpt-4o-mini", None, Pricing(usd_to_eur=0.86, token_table=TABLE), "no token usage reported"),
+    ("gpt-4o-mini", 10, Pricing(), "no price table"),
+])
+def test_an_unknown_openai_cost_says_so_and_never_raises(model, prompt_tokens, pricing, note):
+    stats = answer_stats("openai", Timeline(sent=0.0, ended=1.0), BackendFigures(tokens=3, model=model,
+                                                                               prompt_tokens=prompt_tokens), pricing)
+    assert stats["cost_usd"] is None and stats["cost_note"].endswith(note)
+    assert stats_line(stats).endswith("cost unknown")
+
+
+def test_aws_without_gpu_time_or_price_is_cost_unknown():
+    no_time = answer_stats("aws", Timeline(sent=0.0, ended=1.0), BackendFigures(), Pricing(gpu_hourly_eur=0.56))
+    no_price = answer_stats("aws", Timeline(sent=0.0, ended=1.0), BackendFigures(generation_ms=900), Pricing())
+    assert stats_line(no_time) == "total 1.00 s · cost unknown" and stats_line(no_price).endswith("cost unknown")
+
+
+def test_cold_start_wait_runs_from_starting_to_the_first_token():
+    timeline = Timeline(sent=0.0, starting=0.2, first_token=92.7, ended=95.0)
+    stats = answer_stats("aws", timeline, BackendFigures(tokens=10, ttft_ms=300, generation_ms=2_000),
+                         Pricing(gpu_hourly_eur=0.5659))
+    assert stats["cold_start_ms"] == 92_500 and stats["latency_ms"] == 95_000
+    assert "cold start 92 s" in stats_line(stats)
+
+
+def test_without_a_backend_ttft_the_apps_own_is_used_minus_the_cold_start():
+    timeline = Timeline(sent=0.0, starting=1.0, first_token=4.5, ended=6.0)
+    assert answer_stats("aws", timeline, BackendFigures(tokens=2), Pricing())["ttft_ms"] == 3_500
+
+
+def test_stopped_answers_say_so_first():
+    stats = answer_stats("aws", Timeline(sent=0.0, ended=2.0, first_token=0.5),
+                         BackendFigures(tokens=7, ttft_ms=400, generation_ms=1_600), Pricing(gpu_hourly_eur=0.5659),
+                         stopped=True)
+    assert stats["stopped"] and stats_line(stats).startswith("stopped · TTFT 0.40 s")
+
+
+def test_tokens_per_second_edges():
+    assert tokens_per_second(0, 100, 1_000) is None
+    assert tokens_per_second(5, None, None) is None
+    assert tokens_per_second(1, 200, 200) == 5.0       # one token: over the whole generation
+    assert tokens_per_second(11, 0, 1_000) == 10.0      # 10 tokens after the first, in 1 s
+    assert tokens_per_second(3, None, 1_500) == 2.0
+
+
+def test_money_keeps_two_significant_digits_and_at_least_four_decimals():
+    assert [money(x) for x in (0.0004, 0.00012, 0.0123, 1.23456, 0.0, 3e-9)] == \
+           ["0.0004", "0.00012", "0.0123", "1.2346", "0", "0.0000"]
+
+
+def test_stats_line_tolerates_odd_stored_dicts():
+    assert stats_line(None) == "" and stats_line({}) == ""
+    assert stats_line({"ttft_ms": "x", "tokens": True, "latency_ms": 1500}) == "total 1.50 s"
+
+
+# --- Markdown -----------------------------------------------------------------------------------------------------
+def test_fenced_code_block_gets_a_header_and_its_text_verbatim():
+    text = "Install it:\n```sh\npip install **not bold**\n  indented\n```\nDone."
+    assert markdown.parse(text) == [
+        ("Install it:\n", ()),
+        ("sh\n", (markdown.CODE_HEAD,)),
+        ("pip install **not bold**\n  indented\n", (markdown.CODE_BLOCK,)),
+        ("Done.", ()),
+    ]
+
+
+def test_unclosed_fence_runs_to_the_end_and_a_plain_fence_is_labelled_code():
+    assert markdown.parse("~~~\nx = 1\ny = 2") == [("code\n", (markdown.CODE_HEAD,)),
+                                                    ("x = 1\ny = 2", (markdown.CODE_BLOCK,))]
+
+
+def test_two_blocks_stay_two_segments():
+    segments = markdown.parse("```\na\n```\n```py\nb\n```")
+    assert [s for s in segments if markdown.CODE_BLOCK in s[1]] == [("a\n", (markdown.CODE_BLOCK,)),
+                                                                      ("b", (markdown.CODE_BLOCK,))]
+
+
+def test_inline_bold_italic_code_and_their_combinations():
+    assert markdown.parse("a **b** *c* _d_ ***e*** `f*g*` **h *i* j** __k__") == [
+        ("a ", ()), ("b", ("md_bold",)), (" ", ()), ("c", ("md_italic",)), (" ", ()), ("d", ("md_italic",)),
+        (" ", ()), ("e", ("md_bold_italic",)), (" ", ()), ("f*g*", ("md_code",)), (" ", ()), ("h ", ("md_bold",)),
+        ("i", ("md_bold_italic",)), (" j", ("md_bold",)), (" ", ()), ("k", ("md_bold",)),
+    ]
+
+
+@pytest.mark.parametrize("text", ["snake_case_name", "2 * 3 * 4", "a ** b", "price: 5*", "**unclosed", "`open"])
+def test_markers_without_a_partner_stay_as_typed(text):
+    assert markdown.parse(text) == [(text, ())]
+
+
+def test_headings_and_lists():
+    text = "# Title\n### Small ##\n- one **bold**\n  * nested\n1. first\n10) tenth\n#hashtag"
+    assert markdown.parse(text) == [
+        ("Title\n", ("md_h1",)),
+        ("Small\n", ("md_h3",)),
+        ("• one ", ("md_list1",)), ("bold", ("md_list1", "md_bold")), ("\n", ("md_list1",)),
+        ("• nested\n", ("md_list2",)),
+        ("1. first\n10) tenth\n", ("md_list1",)),
+        ("#hashtag", ()),
+    ]
+
+
+def test_joined_segments_are_the_text_without_the_markers():
+    text = "## Plan\n1. Read `cfg.ini`\n2. Run **make test**\n\n```bash\nmake test\n```\nThat's *it*.\n"
+    shown = markdown.plain_text(markdown.parse(text))
+    assert shown == "Plan\n1. Read cfg.ini\n2. Run make test\n\nbash\nmake test\nThat's it.\n"
+
+
+def test_plain_text_passes_through_unchanged():
+    text = "Hello there.\nYou said: what is TL-FIF?\n"
+    assert markdown.plain_text(markdown.parse(text)) == text and markdown.parse("") == []
