@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -119,14 +120,28 @@ class Application:
         self.gpu.stop()
         self.cost.stop()
         self.tokens.cancel()
-        for exchange in self.conversation.exchanges:
-            if exchange.status == "pending":
-                self.backends[exchange.backend].cancel(exchange.request_id)
+        # Stop what is still generating (AWS: POST /cancel) off the Tk thread, waiting at most CLOSE_CANCEL_WAIT_S.
+        pending = [(self.backends[e.backend], e.request_id) for e in self.conversation.exchanges
+                   if e.status == "pending"]
+        cancelling = threading.Thread(target=_cancel_all, args=(pending,), name="close-cancel", daemon=True)
+        cancelling.start()
         self.executor.shutdown(wait=False, cancel_futures=True)
         for backend in self.backends.values():
             close = getattr(backend, "close", None)
             if close is not None:
                 close()
+        cancelling.join(CLOSE_CANCEL_WAIT_S)
         self.endpoints.stop()
         self.chats.close()
         self.bus.close()
+
+
+CLOSE_CANCEL_WAIT_S = 1.0
+
+
+def _cancel_all(pending) -> None:
+    for backend, request_id in pending:
+        try:
+            backend.cancel(request_id)
+        except Exception as err:  # closing: log it, never hold the window
+            log.warning("cancel of %s on close failed: %s", request_id, err)
