@@ -7,7 +7,6 @@ Stop on OpenAI runs against the fake OpenAI server, which records that the clien
 from __future__ import annotations
 
 import json
-import tkinter as tk
 from dataclasses import replace
 from tkinter import font as tkfont
 
@@ -33,26 +32,6 @@ CLOUD = Timings(ping_interval_s=2.0, ping_starting_s=0.5, cost_interval_s=3.0, r
 LONG = " ".join(f"w{i}" for i in range(200))
 MARKDOWN_REPLY = ("## Result\nUse **pip** and *then* run `make test`:\n```sh\npip install tl-fif\nmake test\n```\n"
                   "- one\n- two")
-
-
-@pytest.fixture(scope="module")
-def root(xvfb_display):  # noqa: F811
-    root = tk.Tk()
-    root.withdraw()
-    root.errors = []
-    root.report_callback_exception = lambda *exc: root.errors.append(exc)
-    yield root
-    root.destroy()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("TLFIF_CONFIG", str(home / ".tl-fif.ini"))
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    return home
 
 
 @pytest.fixture
@@ -182,6 +161,24 @@ def test_aws_answer_is_rendered_with_stats_cost_and_copy_buttons(gui, api, root)
     out.answer_copy_buttons[rid].invoke()
     assert root.clipboard_get() == MARKDOWN_REPLY
     assert out.answer_copy_buttons[rid]["text"] == "Copied"
+
+
+def test_local_cloud_answer_is_rendered_with_stats_cost_and_copy(gui, local_cloud, root):
+    """The same on the local cloud: the echo engine repeats the Markdown it is sent; router and watcher between."""
+    d = gui(settings=Settings(), endpoints=FixedEndpoint(AwsEndpoint.from_local_info(local_cloud.info)),
+            timings=CLOUD)
+    out = d.window.output
+    rid = send(d, "Use **pip**:\n```sh\npip install tl-fif\n```\n- one")
+    d.until(lambda: ended(d, rid), 60, "the answer")
+    done = d.recorder.of("job.done")[-1]
+    assert done["request_id"] == rid and "You said: Use pip:" in out.answer_text(rid)
+    assert "pip" in tagged(out, "md_bold") and tagged(out, "md_code_block") == ["pip install tl-fif\n"]
+    meta = out.meta_text(rid)
+    assert meta.startswith("TTFT ") and " tok/s · " in meta and "GPU €" in meta, meta
+    assert done["stats"]["cost_eur"] > 0
+    [code_copy] = out.code_copy_buttons[rid]
+    code_copy.invoke()
+    assert root.clipboard_get() == "pip install tl-fif"
 
 
 def test_openai_answer_shows_its_token_cost_or_cost_unknown(gui, api):

@@ -2,7 +2,6 @@
 The AWS backend talks to a test server speaking the TL-FIF API (the local cloud run is test_gui_local_cloud.py)."""
 from __future__ import annotations
 
-import tkinter as tk
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,26 +22,6 @@ pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
 TIMINGS = Timings(retry_delays=(0.05, 0.1, 0.2), cold_start_retry_s=0.2, result_poll_start_s=0.02,
                   result_poll_cap_s=0.1, ping_interval_s=0.5, ping_starting_s=0.2, ping_after_stop_s=0.1,
                   cost_interval_s=0.3)
-
-
-@pytest.fixture(scope="module")
-def root(xvfb_display):  # noqa: F811
-    root = tk.Tk()
-    root.withdraw()
-    root.errors = []
-    root.report_callback_exception = lambda *exc: root.errors.append(exc)
-    yield root
-    root.destroy()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("TLFIF_CONFIG", str(home / ".tl-fif.ini"))
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    return home
 
 
 @pytest.fixture

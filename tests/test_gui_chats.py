@@ -4,7 +4,6 @@ history surviving a restart, and a corrupt history file moved aside with a notic
 from __future__ import annotations
 
 import os
-import tkinter as tk
 from pathlib import Path
 
 import pytest
@@ -26,25 +25,6 @@ TIMINGS = Timings(ping_interval_s=2.0, ping_starting_s=0.5, cost_interval_s=5.0,
                   result_poll_cap_s=0.2)
 CHAT_TOPICS = ["chat.listed", "chat.opened", "chat.notice", "chat.warning", "chat.exported", "chat.settings_saved",
                "chat.settings_invalid"]
-
-
-@pytest.fixture(scope="module")
-def root(xvfb_display):  # noqa: F811
-    root = tk.Tk()
-    root.withdraw()
-    root.errors = []
-    root.report_callback_exception = lambda *exc: root.errors.append(exc)
-    yield root
-    root.destroy()
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("TLFIF_CONFIG", str(home / ".tl-fif.ini"))
-    return home
 
 
 @pytest.fixture

@@ -31,16 +31,6 @@ def cost_answer(session_seconds: int, daily: list[float], month: float | None = 
             "daily": [{"date": f"2026-11-{i + 1:02d}", "eur": eur} for i, eur in enumerate(daily)]}
 
 
-@pytest.fixture(scope="module")
-def root(xvfb_display):  # noqa: F811
-    root = tk.Tk()
-    root.withdraw()
-    root.errors = []
-    root.report_callback_exception = lambda *exc: root.errors.append(exc)
-    yield root
-    root.destroy()
-
-
 @pytest.fixture
 def api():
     with FakeTlfifApi(word_delay=0.02) as server:

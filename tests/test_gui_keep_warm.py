@@ -5,7 +5,6 @@ talks HTTP only, and what is asserted is the GPU's behaviour as /ping reports it
 from __future__ import annotations
 
 import time
-import tkinter as tk
 from dataclasses import replace
 
 import pytest
@@ -24,16 +23,6 @@ MINUTE_S = 0.5
 # Polls kept well under the API's 5 requests/s per user.
 TIMINGS = Timings(ping_interval_s=0.5, ping_starting_s=0.5, ping_after_stop_s=0.5, cost_interval_s=5.0,
                   result_poll_start_s=0.05, result_poll_cap_s=0.3)
-
-
-@pytest.fixture(scope="module")
-def root(xvfb_display):  # noqa: F811
-    root = tk.Tk()
-    root.withdraw()
-    root.errors = []
-    root.report_callback_exception = lambda *exc: root.errors.append(exc)
-    yield root
-    root.destroy()
 
 
 def ask(d: GuiDriver, prompt: str) -> None:

@@ -4,7 +4,6 @@ no token on disk, and no cloud process left after the app closes."""
 from __future__ import annotations
 
 import os
-import tkinter as tk
 
 import pytest
 
@@ -18,16 +17,6 @@ pytestmark = [pytest.mark.gui, pytest.mark.e2e, pytest.mark.timeout(120)]
 # Polls kept well under the API's 5 requests/s per user.
 TIMINGS = Timings(ping_interval_s=2.0, ping_starting_s=0.5, ping_after_stop_s=0.5, cost_interval_s=3.0,
                   result_poll_start_s=0.05, result_poll_cap_s=0.3)
-
-
-@pytest.fixture(scope="module")
-def root(xvfb_display):  # noqa: F811
-    root = tk.Tk()
-    root.withdraw()
-    root.errors = []
-    root.report_callback_exception = lambda *exc: root.errors.append(exc)
-    yield root
-    root.destroy()
 
 
 def test_prompt_on_the_embedded_local_cloud(root, tmp_path, monkeypatch):

@@ -147,3 +147,42 @@ def test_missing_redis_server_is_one_line_naming_the_package(tmp_path):
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "redis-server" in lines[0] and "install" in lines[0], done.stderr
+
+
+def test_ping_shows_every_gpu_transition(local_cloud_factory):
+    """stopped → pending → running → ready (cold start), then stopping → stopped (/stop), as one /ping poller sees."""
+    import threading
+
+    cloud = local_cloud_factory("--boot-seconds", "4", "--echo-delay-ms", "0", *RELAXED_THROTTLE)
+    token, observer = cloud.token("transition-user"), cloud.token("transition-observer")
+    seen: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:  # the only /ping caller for `observer`: 4 polls a second, within the per-user limit
+        while not done.is_set():
+            state = cloud.gpu_state(observer)
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            done.wait(0.25)
+
+    def wait_seen(state: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not seen or seen[-1] != state:
+            assert time.monotonic() < deadline, f"no {state} in {timeout} s; seen {seen}"
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=watch, daemon=True)
+    poller.start()
+    try:
+        wait_seen("stopped", 5)
+        answer = cloud.api("POST", "/infer", token=token, json={"prompt": "hello", "idle": 5})
+        assert answer.status_code == 202 and answer.json()["status"] == "starting", answer.text
+        poll_result(answer.json()["result_url"], timeout=15)
+        wait_seen("ready", 5)
+        assert cloud.api("POST", "/stop", token=token).status_code == 200
+        wait_seen("stopped", 10)
+    finally:
+        done.set()
+        poller.join(5)
+    assert seen[:4] == ["stopped", "pending", "running", "ready"], seen
+    assert seen[4:] in (["stopping", "stopped"], ["stopped"]), seen

@@ -45,7 +45,8 @@ def drain_until(bus: Bus, outbox: Outbox, predicate: Callable[[], bool], timeout
 
 # --- driving the real window ---------------------------------------------------------------------------------------
 KEYSYMS = {" ": "space", "\n": "Return", "?": "question", "!": "exclam", ".": "period", ",": "comma",
-           "-": "minus", "'": "apostrophe", ":": "colon", "/": "slash"}
+           "-": "minus", "'": "apostrophe", ":": "colon", "/": "slash", "*": "asterisk", "`": "grave",
+           "#": "numbersign", "_": "underscore"}
 
 
 class GuiDriver:
