@@ -1,0 +1,105 @@
+"""Every AWS call the code makes is allowed by the IAM role its template gives it, in both cost profiles.
+
+The calls are read from the code itself (the AST: `<client>.<operation>(...)` on a variable named after its
+service), so an operation added to the router, the watcher or an ops function without its permission fails here
+instead of with AccessDenied on AWS. Actions only: resource scoping is checked by test_cfn_security.py.
+"""
+from __future__ import annotations
+
+import ast
+import fnmatch
+from pathlib import Path
+
+import pytest
+
+from cfn_support import PROFILES, REPO, app_stack, as_list
+
+ROUTER_DIR = REPO / "cloud" / "lambda" / "tlfif_router"
+WATCHER_DIR = REPO / "cloud" / "gpu" / "tlfif_watcher"
+
+# variable (or attribute) name -> IAM service prefix
+CLIENT_NAMES = {"ec2": "ec2", "ssm": "ssm", "s3": "s3", "cloudwatch": "cloudwatch", "dynamodb": "dynamodb",
+                "ce": "ce", "lambda_client": "lambda"}
+# boto3 methods that are not one-to-one with an IAM action
+SPECIAL = {("s3", "generate_presigned_url"): "s3:GetObject", ("s3", "download_file"): "s3:GetObject",
+           ("s3", "get_paginator"): "s3:ListBucket"}
+NOT_CALLS = {"exceptions", "meta", "close"}
+
+
+def _pascal(method: str) -> str:
+    return "".join(part.capitalize() for part in method.split("_"))
+
+
+def aws_actions(files: list[Path]) -> dict[str, str]:
+    """IAM action → where the code needs it (first place found)."""
+    found: dict[str, str] = {}
+    for path in files:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            target, method = node.func.value, node.func.attr
+            name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", None)
+            name = (name or "").lstrip("_")
+            if name == "client" and method == "invoke":  # LambdaQueuePort: self.client.invoke(...)
+                action = "lambda:InvokeFunction"
+            elif name in CLIENT_NAMES and method not in NOT_CALLS:
+                service = CLIENT_NAMES[name]
+                action = SPECIAL.get((service, method), f"{service}:{_pascal(method)}")
+            else:
+                continue
+            found.setdefault(action, f"{path.relative_to(REPO)}:{node.lineno}")
+    return found
+
+
+def role_actions(profile: str, role: str) -> list[str]:
+    for stack in app_stack(profile):
+        resource = stack.resources.get(role)
+        if resource and resource["Type"] == "AWS::IAM::Role":
+            allowed = []
+            for policy in as_list(resource["Properties"].get("Policies")):
+                for statement in as_list(policy["PolicyDocument"].get("Statement")):
+                    if statement.get("Effect") == "Allow":
+                        allowed += [str(a) for a in as_list(statement.get("Action"))]
+            return allowed
+    raise AssertionError(f"no role {role} in the {profile} profile")
+
+
+def router_files() -> list[Path]:
+    others = {"budget_killer.py", "cost_reporter.py", "queue_handler.py"}  # separate functions, own roles
+    return [p for p in sorted(ROUTER_DIR.glob("*.py")) if p.name not in others]
+
+
+CASES = {
+    "RouterRole": router_files,
+    "BudgetKillerRole": lambda: [ROUTER_DIR / "budget_killer.py"],
+    "CostReporterRole": lambda: [ROUTER_DIR / "cost_reporter.py"],
+    "QueueRole": lambda: [ROUTER_DIR / "queue_handler.py"],
+    "GpuRole": lambda: sorted(WATCHER_DIR.rglob("*.py")),
+}
+
+
+# The queue function (and its role) exists only in the lean profile.
+ROLE_PROFILES = [(role, profile) for role in sorted(CASES) for profile in PROFILES
+                 if not (role == "QueueRole" and profile == "full")]
+
+
+@pytest.mark.parametrize("role, profile", ROLE_PROFILES)
+def test_role_allows_every_call_its_code_makes(role, profile):
+    needed = aws_actions(CASES[role]())
+    if role == "RouterRole" and profile == "full":
+        needed.pop("lambda:InvokeFunction", None)  # the queue function exists only in the lean profile
+    allowed = role_actions(profile, role)
+    missing = {action: where for action, where in needed.items()
+               if not any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in allowed)}
+    assert not missing, f"{role} ({profile}) lacks {missing}"
+
+
+def test_the_scanner_finds_the_calls_it_must():
+    """The scanner itself: the router's known calls are found (a scanner that finds nothing would pass above)."""
+    needed = aws_actions(router_files())
+    assert {"ec2:StartInstances", "ec2:StopInstances", "ec2:DescribeInstances", "ssm:GetParameter",
+            "ssm:DeleteParameter", "s3:GetObject", "dynamodb:PutItem", "cloudwatch:PutMetricData",
+            "lambda:InvokeFunction"} <= set(needed)
+    assert {"s3:PutObject", "s3:GetObject", "ec2:StopInstances", "ssm:PutParameter"} <= set(
+        aws_actions(CASES["GpuRole"]()))
