@@ -84,3 +84,4 @@ def _tlfif_data_dir(tmp_path, monkeypatch):
 # The local cloud as a separate process (tests/support/local_cloud.py): `local_cloud` (session), `local_cloud_factory`.
 from support.local_cloud import local_cloud, local_cloud_factory  # noqa: E402,F401
 from support.tk_fixtures import home, root  # noqa: E402,F401  (GUI tests: one Tk root per module, a fresh HOME)
+from support.watcher_harness import queue, s3  # noqa: E402,F401  (watcher tests: responses bucket, WorkQueue)

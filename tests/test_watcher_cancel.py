@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from support.fake_openai import FakeOpenAI
-from support.watcher_harness import enqueue, make_bucket, make_config, poll_until_final, running, wait_for
+from support.watcher_harness import enqueue, make_config, poll_until_final, running, wait_for
 
 from tlfif_common import results
 from tlfif_common.workqueue import PENDING, PROCESSING, WorkQueue, cancel_key
@@ -13,13 +13,6 @@ from tlfif_watcher.watcher import Watcher
 
 pytestmark = pytest.mark.timeout(60)
 REPLY = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
-
-
-@pytest.fixture
-def s3(moto_clients):
-    client = moto_clients("s3")
-    make_bucket(client)
-    return client
 
 
 def watcher_for(srv, redis_url, redis_client, s3) -> Watcher:

@@ -7,10 +7,10 @@ import time
 
 import pytest
 import redis
-from support.watcher_harness import (enqueue, instance_state, make_bucket, make_config, poll_until_final, running,
+from support.watcher_harness import (enqueue, instance_state, make_config, poll_until_final, running,
                                      running_instance, wait_for)
 
-from tlfif_common.workqueue import KEEP_WARM, WorkQueue
+from tlfif_common.workqueue import KEEP_WARM
 from tlfif_local.imds import ImdsEmulator
 from tlfif_local.ports import free_port
 from tlfif_watcher.engines.echo import EchoEngine
@@ -20,18 +20,6 @@ from tlfif_watcher.metrics import Metrics
 from tlfif_watcher.watcher import KEEP_WARM_EXPIRED, KEEP_WARM_HOLD, KEEP_WARM_OFF, Watcher
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def s3(moto_clients):
-    client = moto_clients("s3")
-    make_bucket(client)
-    return client
-
-
-@pytest.fixture
-def queue(redis_client):
-    return WorkQueue(redis_client)
 
 
 @pytest.fixture

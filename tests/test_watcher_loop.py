@@ -31,18 +31,6 @@ LONG_PROMPT = "please repeat these words back to me slowly so that the answer gr
 
 
 @pytest.fixture
-def s3(moto_clients):
-    client = moto_clients("s3")
-    make_bucket(client)
-    return client
-
-
-@pytest.fixture
-def queue(redis_client):
-    return WorkQueue(redis_client)
-
-
-@pytest.fixture
 def make_watcher(redis_url, redis_client, s3, moto_clients):
     def make(engine=None, instance=None, metrics=None, **config):
         watcher = Watcher(make_config(redis_url, **config), redis_client=redis_client, s3=s3,

@@ -6,30 +6,18 @@ import signal
 
 import pytest
 from support.watcher_harness import (
-    WatcherProcess, enqueue, instance_state, make_bucket, poll_until_final, read_result, running_instance, ssm_value,
+    WatcherProcess, enqueue, instance_state, poll_until_final, read_result, running_instance, ssm_value,
     wait_for, watcher_env,
 )
 
 from tlfif_common import names
 from tlfif_common.jobs import job_key
-from tlfif_common.workqueue import ATTEMPTS, PENDING, PROCESSING, WorkQueue, final_key
+from tlfif_common.workqueue import ATTEMPTS, PENDING, PROCESSING, final_key
 from tlfif_local.imds import ImdsEmulator
 
 pytestmark = pytest.mark.timeout(60)
 
 PROMPT = " ".join(f"word{i}" for i in range(40))
-
-
-@pytest.fixture
-def s3(moto_clients):
-    client = moto_clients("s3")
-    make_bucket(client)
-    return client
-
-
-@pytest.fixture
-def queue(redis_client):
-    return WorkQueue(redis_client)
 
 
 def job_lines(proc: WatcherProcess, msg: str, job_id: str) -> list[dict]:

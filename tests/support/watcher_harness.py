@@ -12,6 +12,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable
 
+import pytest
+
 from tlfif_common import names, results
 from tlfif_common.jobs import Job
 from tlfif_common.workqueue import WorkQueue
@@ -195,3 +197,17 @@ class WatcherProcess:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# Fixtures the watcher test modules share (registered in conftest.py).
+@pytest.fixture
+def s3(moto_clients):
+    """An S3 client on the moto server with the responses bucket made."""
+    client = moto_clients("s3")
+    make_bucket(client)
+    return client
+
+
+@pytest.fixture
+def queue(redis_client) -> WorkQueue:
+    return WorkQueue(redis_client)
