@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from tlfif_common.jobs import (JOB_TTL_SECONDS, MAX_PROMPT_BYTES, Job, RequestError, is_job_id, job_key,
-                               parse_s3_uri, validate_infer_request)
+from tlfif_common import redis_keys
+from tlfif_common.jobs import (JOB_FIELDS, JOB_TTL_SECONDS, MAX_PROMPT_BYTES, TEMPERATURE_MAX, Job, RequestError,
+                               chat_messages, is_job_id, parse_s3_uri, validate_infer_request)
 
 MODELS = "tl-fif-models"
 
@@ -71,7 +72,7 @@ def test_job_round_trips_through_json_with_rql_shape():
     data = json.loads(job.to_json())
     assert data == {"prompt": "hi", "idle": 7, "reply_s3": f"s3://b/{job.id}.json", "timestamp": 123, "user": "sub-1"}
     assert Job.from_json(job.id, job.to_json()) == job
-    assert is_job_id(job.id) and job_key(job.id) == f"job:{job.id}"
+    assert is_job_id(job.id) and redis_keys.job(job.id) == f"job:{job.id}"
     assert JOB_TTL_SECONDS == 300
 
 
@@ -87,3 +88,40 @@ def test_parse_s3_uri():
     for bad in ("b/k", "s3://b", "s3:///k", None):
         with pytest.raises(ValueError):
             parse_s3_uri(bad)
+
+
+def test_job_round_trips_through_its_dict_with_one_field_list():
+    job = Job.create({"prompt": "hi", "idle": 7, "messages": [{"role": "user", "content": "a"}],
+                      "params": {"max_tokens": 9}}, bucket="b", user="sub-1", now_ms=5)
+    data = job.to_dict()
+    assert set(data) == {"id", *JOB_FIELDS} - {"adapter_uri"}  # unset optional fields are left out
+    assert Job.from_dict(data) == job
+    assert json.loads(job.to_json()) == {k: v for k, v in data.items() if k != "id"}
+
+
+@pytest.mark.parametrize("data, words", [
+    ([], "object"),
+    ({"id": "job-1", "prompt": "hi", "idle": 1, "reply_s3": "s3://b/k", "timestamp": 1}, "UUID"),
+    ({"id": "6f1c2a4e-3b7d-4c1e-9a0b-2d3e4f5a6b7c", "prompt": "hi", "idle": 1}, "needs"),
+    ({"id": "6f1c2a4e-3b7d-4c1e-9a0b-2d3e4f5a6b7c", "evil": 1}, "unknown job field evil"),
+])
+def test_job_from_dict_refuses_what_is_not_a_job(data, words):
+    with pytest.raises(ValueError, match=words):
+        Job.from_dict(data)
+
+
+def test_a_stored_message_with_a_field_this_version_does_not_know_still_reads():
+    job = Job.create({"prompt": "hi", "idle": 2}, bucket="b", user=None, now_ms=1)
+    raw = json.dumps({**json.loads(job.to_json()), "priority": 3})
+    assert Job.from_json(job.id, raw) == job
+
+
+def test_chat_messages_without_system_or_history_is_the_prompt_alone():
+    assert chat_messages("hi") == [{"role": "user", "content": "hi"}]
+    assert chat_messages("hi", [], {"system": ""}) == [{"role": "user", "content": "hi"}]
+
+
+def test_temperature_range_is_the_one_the_request_check_applies():
+    assert check({"prompt": "hi", "idle": 1, "params": {"temperature": TEMPERATURE_MAX}})
+    assert refused({"prompt": "hi", "idle": 1, "params": {"temperature": TEMPERATURE_MAX + 0.01}}).field == \
+        "params.temperature"

@@ -5,7 +5,7 @@ import json
 import time
 
 from tlfif_common import names
-from tlfif_common.workqueue import PENDING
+from tlfif_common import redis_keys as keys
 
 from support.router_cloud import aws_cloud_fixture, cloud_fixture, invoke, load_event  # noqa: F401
 
@@ -28,7 +28,7 @@ def test_stopped_gpu_is_not_restarted_in_the_month_the_budget_ran_out(cloud, red
     answer = invoke(load_event("infer", body=GOOD))
     assert answer.status == 403 and "budget" in answer.error
     assert cloud.state() == "stopped" and cloud.calls == []
-    assert redis_client.llen(PENDING) == 0
+    assert redis_client.llen(keys.PENDING) == 0
 
 
 def test_last_months_budget_stop_does_not_hold(cloud):

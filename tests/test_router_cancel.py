@@ -6,7 +6,8 @@ import copy
 import pytest
 
 from tlfif_common import names
-from tlfif_common.workqueue import WorkQueue, cancel_key
+from tlfif_common.workqueue import WorkQueue
+from tlfif_common import redis_keys as keys
 from tlfif_local.ports import free_port
 
 from support.router_cloud import SUB, aws_cloud_fixture, cloud_fixture, invoke, load_event  # noqa: F401
@@ -41,7 +42,7 @@ def test_someone_elses_job_is_403_and_not_flagged(cloud, redis_client):
     job_id = submit()
     answer = invoke(cancel_event(job_id, claims={"sub": "another-user"}))
     assert answer.status == 403 and "another user" in answer.error
-    assert not redis_client.exists(cancel_key(job_id))
+    assert not redis_client.exists(keys.cancel(job_id))
 
 
 def test_unknown_job_is_404(cloud):

@@ -10,9 +10,9 @@ import requests
 
 from tlfif_common import names
 from tlfif_common.jobs import Job
-from tlfif_common.workqueue import GPU_STARTED_AT, PENDING, WorkQueue
+from tlfif_common.workqueue import WorkQueue
+from tlfif_common import redis_keys as keys
 from tlfif_local.redis_server import RedisServer
-from tlfif_router.queue_port import START_WANTED
 
 from support.router_cloud import SUB, aws_cloud_fixture, cloud_fixture, invoke, load_event  # noqa: F401
 
@@ -33,11 +33,11 @@ def test_stopped_gpu_is_started_and_the_job_queued(cloud, redis_client):
     assert answer.body["status"] == "starting" and answer.body["eta"] == names.BOOT_ETA_SECONDS
     assert cloud.state() == "running" and cloud.calls == ["StartInstances"]
     job = _job(redis_client, answer.body["id"])
-    assert redis_client.lrange(PENDING, 0, -1) == [job.id.encode()]
+    assert redis_client.lrange(keys.PENDING, 0, -1) == [job.id.encode()]
     assert 0 < redis_client.ttl(f"job:{job.id}") <= 300
     assert (job.prompt, job.idle, job.user) == (GOOD["prompt"], GOOD["idle"], SUB)
     assert job.reply_s3 == f"s3://{names.LOCAL_RESPONSES_BUCKET}/{job.id}.json"
-    assert int(redis_client.get(GPU_STARTED_AT)) == job.timestamp >= before
+    assert int(redis_client.get(keys.GPU_STARTED_AT)) == job.timestamp >= before
     assert cloud.metric(names.METRIC_REQUESTS) == 1 and cloud.metric(names.METRIC_COLD_STARTS) == 1
     assert cloud.metric(names.METRIC_ERRORS) == 0
     item = cloud.session_item()
@@ -53,8 +53,8 @@ def test_running_or_pending_gpu_is_not_started_again(cloud, redis_client, state)
         assert answer.status == 202 and set(answer.body) == {"status", "id", "result_url"}
         assert answer.body["status"] == "queued"
     assert cloud.calls == [] and cloud.state() == state
-    assert redis_client.lrange(PENDING, 0, -1) == [second.body["id"].encode(), first.body["id"].encode()]
-    assert redis_client.get(GPU_STARTED_AT) is None
+    assert redis_client.lrange(keys.PENDING, 0, -1) == [second.body["id"].encode(), first.body["id"].encode()]
+    assert redis_client.get(keys.GPU_STARTED_AT) is None
     assert cloud.metric(names.METRIC_REQUESTS) == 2 and cloud.metric(names.METRIC_COLD_STARTS) == 0
 
 
@@ -72,7 +72,7 @@ def test_stopping_gpu_answers_starting_and_the_next_ping_starts_it(cloud, redis_
     assert answer.status == 202 and answer.body["status"] == "starting"
     assert answer.body["eta"] == names.BOOT_ETA_SECONDS
     assert cloud.calls == ["StartInstances"] and cloud.state() == "stopping"  # refused: IncorrectInstanceState
-    assert redis_client.llen(PENDING) == 1 and redis_client.exists(START_WANTED)
+    assert redis_client.llen(keys.PENDING) == 1 and redis_client.exists(keys.START_WANTED)
     assert cloud.metric(names.METRIC_COLD_STARTS) == 0 and cloud.metric(names.METRIC_ERRORS) == 0
 
     ping = invoke(load_event("ping"))  # still stopping: nothing to do yet
@@ -81,7 +81,7 @@ def test_stopping_gpu_answers_starting_and_the_next_ping_starts_it(cloud, redis_
     ping = invoke(load_event("ping"))
     assert ping.status == 200 and ping.body["gpu"] in ("pending", "running")
     assert cloud.state() == "running" and cloud.calls == ["StartInstances", "StartInstances"]
-    assert not redis_client.exists(START_WANTED) and redis_client.get(GPU_STARTED_AT) is not None
+    assert not redis_client.exists(keys.START_WANTED) and redis_client.get(keys.GPU_STARTED_AT) is not None
     assert cloud.metric(names.METRIC_COLD_STARTS) == 1
     assert invoke(load_event("ping")).body["gpu"] == "running"  # the mark was consumed: no third start
     assert cloud.calls == ["StartInstances", "StartInstances"]
@@ -91,7 +91,7 @@ def test_stop_cancels_a_start_wanted_while_stopping(cloud, redis_client):
     cloud.set_state("stopping")
     invoke(load_event("infer", body=GOOD))
     assert invoke(load_event("stop")).status == 200
-    assert not redis_client.exists(START_WANTED)
+    assert not redis_client.exists(keys.START_WANTED)
     assert invoke(load_event("ping")).body["gpu"] == "stopped"
     assert "StartInstances" not in cloud.calls[1:]
 
@@ -100,7 +100,7 @@ def test_terminated_gpu_is_502_and_nothing_is_queued(cloud, redis_client):
     cloud.set_state("terminated")
     answer = invoke(load_event("infer", body=GOOD))
     assert answer.status == 502 and answer.body == {"error": "ec2:StartInstances: IncorrectInstanceState"}
-    assert redis_client.llen(PENDING) == 0 and cloud.metric(names.METRIC_ERRORS) == 1
+    assert redis_client.llen(keys.PENDING) == 0 and cloud.metric(names.METRIC_ERRORS) == 1
 
 
 def test_optional_fields_travel_with_the_job(cloud, redis_client):
@@ -202,7 +202,7 @@ def test_aws_error_is_502_naming_the_call(cloud, monkeypatch, redis_client, caps
     assert answer.status == 502
     call = "ec2:StopInstances" if event == "stop" else "ec2:DescribeInstances"
     assert answer.body == {"error": f"{call}: InvalidInstanceID.NotFound"}
-    assert redis_client.llen(PENDING) == 0
+    assert redis_client.llen(keys.PENDING) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["level"] == "error" and line["aws_call"] == call and line["component"] == "router"
     assert line["request_id"] and line["aws_request_id"]
@@ -213,7 +213,7 @@ def test_metrics_and_session_failures_do_not_fail_an_accepted_job(cloud, monkeyp
     monkeypatch.setenv(names.ENV_SESSIONS_TABLE, "NoSuchTable")
     cloud.rebuild()
     answer = invoke(load_event("infer", body=GOOD))
-    assert answer.status == 202 and redis_client.llen(PENDING) == 1
+    assert answer.status == 202 and redis_client.llen(keys.PENDING) == 1
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
     failure = next(line for line in lines if line.get("aws_call") == "dynamodb:PutItem")
     assert failure["level"] == "error" and failure["aws_code"] == "ResourceNotFoundException"

@@ -7,7 +7,8 @@ import pytest
 
 from tlfif_common import names
 from tlfif_common.keepwarm import DEFAULT_MAX_MINUTES
-from tlfif_common.workqueue import KEEP_WARM, KEEP_WARM_GRACE_MS, WorkQueue
+from tlfif_common.workqueue import KEEP_WARM_GRACE_MS, WorkQueue
+from tlfif_common import redis_keys as keys
 from tlfif_local.ports import free_port
 
 from support.router_cloud import aws_cloud_fixture, cloud_fixture, invoke, load_event  # noqa: F401
@@ -24,7 +25,7 @@ def test_sample_event_switches_on_for_its_max_minutes(cloud, redis_client):
     assert answer.status == 200 and answer.body["status"] == "on" and set(answer.body) == {"status", "until"}
     assert before + 120 * 60_000 <= answer.body["until"] <= after + 120 * 60_000
     assert WorkQueue(redis_client).keep_warm_until() == answer.body["until"]
-    ttl_ms = redis_client.pttl(KEEP_WARM)  # the mark outlives `until` by the grace, so the watcher sees it pass
+    ttl_ms = redis_client.pttl(keys.KEEP_WARM)  # the mark outlives `until` by the grace, so the watcher sees it pass
     assert 120 * 60_000 < ttl_ms <= 120 * 60_000 + KEEP_WARM_GRACE_MS
     assert cloud.calls == [], "keep-warm neither starts nor stops the GPU"
 
@@ -44,7 +45,7 @@ def test_switching_on_again_moves_until_and_off_clears(cloud, redis_client):
     assert WorkQueue(redis_client).keep_warm_until() == second.body["until"]
     off = keepwarm({"on": False})
     assert off.status == 200 and off.body == {"status": "off"}
-    assert not redis_client.exists(KEEP_WARM)
+    assert not redis_client.exists(keys.KEEP_WARM)
     assert keepwarm({"on": False, "max_minutes": 5}).body == {"status": "off"}  # idempotent; max ignored
 
 
@@ -64,7 +65,7 @@ def test_bad_bodies_are_400_naming_the_field(cloud, redis_client, body, field):
     answer = keepwarm(body)
     assert answer.status == 400 and answer.body["field"] == field, answer.body
     assert field in answer.error or field == "body"
-    assert not redis_client.exists(KEEP_WARM)
+    assert not redis_client.exists(keys.KEEP_WARM)
 
 
 def test_missing_or_malformed_body_is_400_naming_body(cloud):
@@ -79,7 +80,7 @@ def test_missing_or_malformed_body_is_400_naming_body(cloud):
 def test_stop_switches_keep_warm_off(cloud, redis_client):
     assert keepwarm({"on": True}).status == 200
     assert invoke(load_event("stop")).status == 200
-    assert not redis_client.exists(KEEP_WARM), "the user's stop wins over keep-warm"
+    assert not redis_client.exists(keys.KEEP_WARM), "the user's stop wins over keep-warm"
 
 
 def test_a_shortened_minute_shortens_the_maximum_lifetime(cloud, monkeypatch):
@@ -93,7 +94,7 @@ def test_a_shortened_minute_shortens_the_maximum_lifetime(cloud, monkeypatch):
 def test_without_a_token_it_is_refused(cloud, redis_client):
     answer = keepwarm({"on": True}, no_claims=True)
     assert answer.status == 401
-    assert not redis_client.exists(KEEP_WARM)
+    assert not redis_client.exists(keys.KEEP_WARM)
 
 
 def test_redis_down_is_503(cloud, monkeypatch):

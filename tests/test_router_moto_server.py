@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tlfif_common import names
-from tlfif_common.workqueue import PENDING
+from tlfif_common import redis_keys as keys
 from tlfif_router import handler as router
 
 from support.router_cloud import SERVICES, SUB, create_gpu_cloud, invoke, load_event, router_env
@@ -29,7 +29,7 @@ def test_handler_builds_its_own_clients_and_result_url_fetches_over_http(moto_en
         assert answer.status == 202 and answer.body["status"] == "starting", answer
         state = clients["ec2"].describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
         assert state["State"]["Name"] == "running"
-        assert redis_client.llen(PENDING) == 1
+        assert redis_client.llen(keys.PENDING) == 1
 
         url = answer.body["result_url"]
         assert url.startswith(f"{moto_endpoint}/{names.LOCAL_RESPONSES_BUCKET}/{answer.body['id']}.json?")

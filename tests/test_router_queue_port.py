@@ -14,12 +14,13 @@ import pytest
 
 from tlfif_common import names
 from tlfif_common.jobs import Job
-from tlfif_common.workqueue import GPU_STARTED_AT, PENDING, WorkQueue
+from tlfif_common.workqueue import WorkQueue
+from tlfif_common import redis_keys as keys
 from tlfif_local.ports import free_port
 from tlfif_local.redis_server import RedisServer
 from tlfif_router import queue_handler
 from tlfif_router.errors import QueueUnavailable
-from tlfif_router.queue_port import START_WANTED, LambdaQueuePort, RedisQueuePort
+from tlfif_router.queue_port import LambdaQueuePort, RedisQueuePort
 
 from support.lambda_context import FakeLambdaContext
 from support.lambda_invoke import lambda_client_calling
@@ -48,7 +49,7 @@ def _job(**overrides) -> Job:
 
 def test_queue_function_performs_every_operation_on_redis(queue_env, redis_client):
     job = _job()
-    payload = {"op": "enqueue", "job": {"id": job.id, **json.loads(job.to_json())}}
+    payload = {"op": "enqueue", "job": job.to_dict()}
     assert _call(payload) == {"ok": True, "result": None}
     assert WorkQueue(redis_client).load_job(job.id) == job
     assert _call({"op": "depth"}) == {"ok": True, "result": 1}
@@ -56,10 +57,10 @@ def test_queue_function_performs_every_operation_on_redis(queue_env, redis_clien
     allowed, retry_after = _call({"op": "allow", "user": "u-1", "limit": 2})["result"]
     assert allowed is False and retry_after >= 1
     assert _call({"op": "gpu_started_at"}) == {"ok": True, "result": None}
-    assert _call({"op": "want_start"})["ok"] and redis_client.exists(START_WANTED)
+    assert _call({"op": "want_start"})["ok"] and redis_client.exists(keys.START_WANTED)
     assert _call({"op": "mark_gpu_started", "now_ms": 1234})["ok"]
     assert _call({"op": "gpu_started_at"})["result"] == 1234
-    assert not redis_client.exists(START_WANTED)  # a start satisfies a wanted start
+    assert not redis_client.exists(keys.START_WANTED)  # a start satisfies a wanted start
     _call({"op": "want_start"})
     assert _call({"op": "take_start_wanted"})["result"] is True
     assert _call({"op": "take_start_wanted"})["result"] is False
@@ -82,19 +83,26 @@ def test_queue_function_performs_every_operation_on_redis(queue_env, redis_clien
     ({"op": "mark_gpu_started"}, "now_ms must be"),
     ({"op": "mark_gpu_started", "now_ms": "soon"}, "now_ms must be"),
     ({"op": "enqueue"}, "job must be an object"),
-    ({"op": "enqueue", "job": {"id": "job-1"}}, "job.id must be a UUID"),
-    ({"op": "enqueue", "job": {"id": str(uuid.uuid4()), "prompt": "", "idle": 1}}, "job.prompt"),
-    ({"op": "enqueue", "job": {"id": str(uuid.uuid4()), "prompt": "hi", "idle": 0}}, "job.idle"),
-    ({"op": "enqueue", "job": {"id": str(uuid.uuid4()), "prompt": "hi", "idle": 1, "reply_s3": "x"}},
-     "job.reply_s3"),
+    ({"op": "enqueue", "job": {"id": "job-1"}}, "job: a job's id must be a UUID"),
+    ({"op": "enqueue", "job": {"id": 7}}, "id must be a UUID"),
+    ({"op": "enqueue", "job": {"id": str(uuid.uuid4()), "prompt": "hi", "idle": 1}}, "job: a job needs"),
     ({"op": "enqueue", "job": {"id": str(uuid.uuid4()), "prompt": "hi", "idle": 1, "reply_s3": "s3://b/k"}},
-     "timestamp must be"),
-    ({"op": "enqueue", "job": {"id": str(uuid.uuid4()), "evil": 1}}, "job: unknown field evil"),
+     "a job needs prompt, idle, reply_s3 and timestamp"),
+    ({"op": "enqueue", "job": [1]}, "job must be an object"),
+    ({"op": "enqueue", "job": {"id": str(uuid.uuid4()), "evil": 1}}, "job: unknown job field evil"),
 ])
 def test_queue_function_refuses_bad_payloads(queue_env, redis_client, payload, message):
     answer = _call(payload)
     assert answer["ok"] is False and message in answer["error"] and "unavailable" not in answer
     assert redis_client.dbsize() == 0
+
+
+def test_queue_function_stores_the_routers_job_as_given(queue_env, redis_client):
+    """The router validated the request; the queue function checks the job's shape only, and stores it once."""
+    job = _job(params={"temperature": 0.5, "max_tokens": 12}, messages=[{"role": "user", "content": "x"}])
+    assert _call({"op": "enqueue", "job": job.to_dict()}) == {"ok": True, "result": None}
+    assert json.loads(redis_client.get(keys.job(job.id))) == json.loads(job.to_json())
+    assert redis_client.lrange(keys.PENDING, 0, -1) == [job.id.encode()]
 
 
 def test_queue_function_reports_redis_unavailable(monkeypatch):
@@ -121,7 +129,7 @@ def test_lambda_port_round_trips_through_invoke(queue_env, redis_client):
     assert port.allow("u-3") == (True, 0)  # no limit given: the shared default applies
     assert port.gpu_started_at() is None
     port.mark_gpu_started(42)
-    assert port.gpu_started_at() == 42 == int(redis_client.get(GPU_STARTED_AT))
+    assert port.gpu_started_at() == 42 == int(redis_client.get(keys.GPU_STARTED_AT))
     port.want_start()
     assert port.take_start_wanted() is True and port.take_start_wanted() is False
     port.want_start()
@@ -156,8 +164,8 @@ def test_router_in_the_lean_profile_reaches_redis_only_through_the_function(clou
     try:
         answer = invoke(load_event("infer", body={"prompt": "hi", "idle": 3}))
         assert answer.status == 202 and answer.body["status"] == "starting" and cloud.state() == "running"
-        assert redis_client.lrange(PENDING, 0, -1) == [answer.body["id"].encode()]
-        assert redis_client.get(GPU_STARTED_AT) is not None
+        assert redis_client.lrange(keys.PENDING, 0, -1) == [answer.body["id"].encode()]
+        assert redis_client.get(keys.GPU_STARTED_AT) is not None
         assert invoke(load_event("ping")).body == {"status": "ok", "gpu": "running", "queue_depth": 1}
         ops = [payload["op"] for _, payload in lambda_client.invocations]
         assert ops[:4] == ["allow", "enqueue", "mark_gpu_started", "allow"] and "depth" in ops

@@ -8,7 +8,7 @@ import pytest
 
 from tlfif_common import names
 from tlfif_common.jobs import MAX_PROMPT_BYTES
-from tlfif_common.workqueue import PENDING
+from tlfif_common import redis_keys as keys
 from tlfif_router import handler as router
 from tlfif_router.config import RouterConfig
 from tlfif_router.deps import Deps
@@ -65,7 +65,7 @@ def test_bad_claims_are_refused_before_anything_happens(cloud, redis_client, cla
     answer = invoke(load_event("infer", body=GOOD, claims=claims))
     assert answer.status == status and message in answer.error
     assert cloud.state() == "stopped" and cloud.calls == []
-    assert redis_client.llen(PENDING) == 0 and redis_client.keys("tlfif:rl:*") == []
+    assert redis_client.llen(keys.PENDING) == 0 and redis_client.keys(keys.RATE_LIMIT_PATTERN) == []
 
 
 def test_no_claims_at_all_is_401(cloud):
@@ -124,7 +124,7 @@ def test_invalid_infer_body_is_400_naming_the_field(cloud, redis_client, body, f
     assert answer.body["field"] == field and message in answer.error
     assert set(answer.body) == {"error", "field"}
     # Nothing happened: no job, no start.
-    assert redis_client.llen(PENDING) == 0 and cloud.calls == [] and cloud.state() == "stopped"
+    assert redis_client.llen(keys.PENDING) == 0 and cloud.calls == [] and cloud.state() == "stopped"
 
 
 @pytest.mark.parametrize("raw, base64_body, message", [
@@ -137,7 +137,7 @@ def test_invalid_infer_body_is_400_naming_the_field(cloud, redis_client, body, f
 def test_malformed_body_is_400(cloud, redis_client, raw, base64_body, message):
     answer = invoke(load_event("infer", raw_body=raw, base64_body=base64_body))
     assert answer.status == 400 and answer.body["field"] == "body" and message in answer.error
-    assert redis_client.llen(PENDING) == 0
+    assert redis_client.llen(keys.PENDING) == 0
 
 
 def test_missing_body_and_broken_base64_are_400(cloud):

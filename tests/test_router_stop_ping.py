@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from tlfif_common import names
-from tlfif_common.workqueue import GPU_STARTED_AT
+from tlfif_common import redis_keys as keys
 
 from support.router_cloud import aws_cloud_fixture, cloud_fixture, invoke, load_event  # noqa: F401
 
@@ -81,7 +81,7 @@ def test_ready_marker_must_also_be_newer_than_the_routers_start_mark(cloud, redi
     """moto keeps LaunchTime on a restart: the router's own start mark in Redis decides then."""
     launch = _ms(cloud.launch_time())
     cloud.set_ready(str(launch + 10_000))  # written during the previous run
-    redis_client.set(GPU_STARTED_AT, launch + 20_000)  # the router restarted the GPU after that
+    redis_client.set(keys.GPU_STARTED_AT, launch + 20_000)  # the router restarted the GPU after that
     assert invoke(load_event("ping")).body["gpu"] == "running"
     cloud.set_ready(str(launch + 30_000))  # the watcher says ready again
     assert invoke(load_event("ping")).body["gpu"] == "ready"

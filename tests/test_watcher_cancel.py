@@ -6,8 +6,9 @@ import pytest
 from support.fake_openai import FakeOpenAI
 from support.watcher_harness import enqueue, make_config, poll_until_final, running, wait_for
 
-from tlfif_common import results
-from tlfif_common.workqueue import PENDING, PROCESSING, WorkQueue, cancel_key
+from tlfif_common import api
+from tlfif_common.workqueue import WorkQueue
+from tlfif_common import redis_keys as keys
 from tlfif_watcher.engines.vllm import VllmEngine
 from tlfif_watcher.watcher import Watcher
 
@@ -31,24 +32,24 @@ def test_cancel_mid_stream_closes_the_engine_stream_and_ends_cancelled(redis_url
             queue.request_cancel(job.id)
             versions = poll_until_final(s3, job.id)
             record = srv.wait_closed()
-            wait_for(lambda: redis_client.llen(PROCESSING) == 0, what="the ack")
+            wait_for(lambda: redis_client.llen(keys.PROCESSING) == 0, what="the ack")
 
     final = versions[-1]
-    assert final["status"] == results.STATUS_CANCELLED and final["error"] is None
+    assert final["status"] == api.STATUS_CANCELLED and final["error"] is None
     assert REPLY.startswith(final["text"]) and 0 < len(final["text"]) < len(REPLY)
     assert final["tokens"] == len(final["text"].split())
     assert record.client_closed and not record.completed  # the engine's stream was closed before its end
-    assert redis_client.llen(PENDING) == 0
+    assert redis_client.llen(keys.PENDING) == 0
 
 
 def test_job_cancelled_before_it_starts_never_reaches_the_engine(redis_url, redis_client, s3):
     queue = WorkQueue(redis_client)
     job = enqueue(queue, "never mind")
     queue.request_cancel(job.id)
-    assert redis_client.ttl(cancel_key(job.id)) > 0
+    assert redis_client.ttl(keys.cancel(job.id)) > 0
     with FakeOpenAI(reply=REPLY) as srv:
         with running(watcher_for(srv, redis_url, redis_client, s3)):
             final = poll_until_final(s3, job.id)[-1]
-            wait_for(lambda: redis_client.llen(PROCESSING) == 0, what="the ack")
+            wait_for(lambda: redis_client.llen(keys.PROCESSING) == 0, what="the ack")
         assert srv.chat_requests == []
-    assert final["status"] == results.STATUS_CANCELLED and final["text"] == ""
+    assert final["status"] == api.STATUS_CANCELLED and final["text"] == ""

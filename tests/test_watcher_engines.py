@@ -9,7 +9,7 @@ from support.fake_openai import FakeOpenAI
 from support.watcher_harness import MODELS_BUCKET, make_bucket, wait_for
 
 from tlfif_common.jobs import Job
-from tlfif_watcher.adapters import AdapterFetcher, lora_name
+from tlfif_watcher.engines.adapters import AdapterFetcher, lora_name
 from tlfif_watcher.engines.base import AdapterError, EngineError
 from tlfif_watcher.engines.echo import ECHO_LABEL, EchoEngine
 from tlfif_watcher.engines.vllm import VllmEngine

@@ -10,14 +10,15 @@ import redis
 from support.watcher_harness import (enqueue, instance_state, make_config, poll_until_final, running,
                                      running_instance, wait_for)
 
-from tlfif_common.workqueue import KEEP_WARM
+from tlfif_common import redis_keys as keys
 from tlfif_local.imds import ImdsEmulator
 from tlfif_local.ports import free_port
 from tlfif_watcher.engines.echo import EchoEngine
 from tlfif_watcher.imds import ImdsClient
 from tlfif_watcher.instance import InstanceControl
 from tlfif_watcher.metrics import Metrics
-from tlfif_watcher.watcher import KEEP_WARM_EXPIRED, KEEP_WARM_HOLD, KEEP_WARM_OFF, Watcher
+from tlfif_watcher.stop_policy import IDLE_STOP, KEEP_WARM_EXPIRED, KEEP_WARM_HOLD, KEEP_WARM_LIMIT, KEEP_WARM_OFF
+from tlfif_watcher.watcher import Watcher
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -53,7 +54,7 @@ def test_held_past_the_idle_time_then_counts_from_when_keep_warm_ends(make_watch
     with running(watcher) as handle:
         job = enqueue(queue, "warm me", idle=1)  # after this job: 1 "minute" = 0.1 s of idle
         assert poll_until_final(s3, job.id)[-1]["status"] == "done"
-        wait_for(lambda: watcher._keep_warm == KEEP_WARM_HOLD, what="the idle timer held")
+        wait_for(lambda: watcher.stop_policy.keep_warm == KEEP_WARM_HOLD, what="the idle timer held")
         time.sleep(1.0)  # ten idle periods: without keep-warm the instance would have stopped long ago
         assert handle.thread.is_alive() and instance_state(moto_clients, instance_id) == "running"
         queue.clear_keep_warm()  # switched off (POST /keepwarm {"on": false})
@@ -94,7 +95,7 @@ def test_unreachable_redis_never_crashes_it_and_the_idle_timer_still_stops_the_g
     dead = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2,
                                 socket_timeout=0.2)
     watcher = make_watcher(instance=control, client=dead, minute_seconds=0.1, default_idle_minutes=3)
-    assert watcher._check_keep_warm() == KEEP_WARM_OFF
+    assert watcher.stop_policy.keep_warm_state(watcher.ready) == KEEP_WARM_OFF
     with running(watcher) as handle:
         assert handle.join(timeout=15) == 0
     assert watcher.exit_reason == "idle stop"
@@ -136,15 +137,15 @@ def test_decisions_with_injected_clocks(redis_url, redis_client, s3, queue):
     watcher = clocked_watcher(redis_url, redis_client, s3, clocks)
     queue.set_keep_warm(int((clocks.wall + 3600) * 1000))  # on for an hour
     clocks.advance(10 * 60)  # twice the idle time
-    assert watcher._idle_expired() is False and watcher.instance.stops == 0
-    assert watcher._keep_warm == KEEP_WARM_HOLD
+    assert watcher.stop_policy.check(watcher.ready) is None and watcher.instance.stops == 0
+    assert watcher.stop_policy.keep_warm == KEEP_WARM_HOLD
     clocks.advance(30 * 60)
-    assert watcher._idle_expired() is False
+    assert watcher.stop_policy.check(watcher.ready) is None
     queue.clear_keep_warm()  # off: five idle minutes from the last check
     clocks.advance(4 * 60)
-    assert watcher._idle_expired() is False and watcher._keep_warm == KEEP_WARM_OFF
+    assert watcher.stop_policy.check(watcher.ready) is None and watcher.stop_policy.keep_warm == KEEP_WARM_OFF
     clocks.advance(61)
-    assert watcher._idle_expired() is True and watcher.exit_reason == "idle stop"
+    assert watcher.stop_policy.check(watcher.ready) == IDLE_STOP
 
 
 def test_expiry_with_injected_clocks_ignores_the_idle_timer(redis_url, redis_client, s3, queue):
@@ -152,11 +153,11 @@ def test_expiry_with_injected_clocks_ignores_the_idle_timer(redis_url, redis_cli
     watcher = clocked_watcher(redis_url, redis_client, s3, clocks)
     queue.set_keep_warm(int((clocks.wall + 120) * 1000))
     clocks.advance(60)
-    assert watcher._idle_expired() is False  # held
+    assert watcher.stop_policy.check(watcher.ready) is None  # held
     clocks.advance(61)  # past until; the idle timer was restarted a minute ago and has four minutes left
-    assert watcher._check_keep_warm() == KEEP_WARM_EXPIRED
-    assert watcher._idle_expired() is True and watcher.exit_reason == "keep-warm limit"
-    assert watcher.instance.stops == 1 and not redis_client.exists(KEEP_WARM)
+    assert watcher.stop_policy.keep_warm_state(watcher.ready) == KEEP_WARM_EXPIRED
+    assert watcher.stop_policy.check(watcher.ready) == KEEP_WARM_LIMIT
+    assert watcher.instance.stops == 1 and not redis_client.exists(keys.KEEP_WARM)
 
 
 def test_an_engine_that_is_not_ready_is_not_held_warm(redis_url, redis_client, s3, queue):
@@ -164,5 +165,5 @@ def test_an_engine_that_is_not_ready_is_not_held_warm(redis_url, redis_client, s
     watcher = clocked_watcher(redis_url, redis_client, s3, clocks, ready=False)
     queue.set_keep_warm(int((clocks.wall + 3600) * 1000))
     clocks.advance(5 * 60)
-    assert watcher._check_keep_warm() == KEEP_WARM_OFF
-    assert watcher._idle_expired() is True and watcher.exit_reason == "idle stop"
+    assert watcher.stop_policy.keep_warm_state(watcher.ready) == KEEP_WARM_OFF
+    assert watcher.stop_policy.check(watcher.ready) == IDLE_STOP

@@ -12,11 +12,10 @@ from support.watcher_harness import (
 )
 
 from tlfif_common import names
-from tlfif_common.jobs import job_key
-from tlfif_common.workqueue import (ATTEMPTS, CLAIMED, DEAD, PENDING, PROCESSING, WorkQueue, final_key,
-                                    lease_key)
+from tlfif_common import redis_keys as keys
+from tlfif_common.workqueue import WorkQueue
 from tlfif_local.imds import ImdsEmulator
-from tlfif_watcher.adapters import AdapterFetcher, lora_name
+from tlfif_watcher.engines.adapters import AdapterFetcher, lora_name
 from tlfif_watcher.engines.echo import ECHO_LABEL, EchoEngine
 from tlfif_watcher.engines.vllm import VllmEngine
 from tlfif_watcher.idle import IdleTimer
@@ -48,17 +47,17 @@ def grows(versions: list[dict]) -> None:
 
 
 def assert_forgotten(redis_client, job_id: str) -> None:
-    assert redis_client.lrange(PROCESSING, 0, -1) == []
-    assert redis_client.llen(PENDING) == 0
-    assert not redis_client.exists(job_key(job_id), lease_key(job_id))
-    assert redis_client.hget(ATTEMPTS, job_id) is None and redis_client.hget(CLAIMED, job_id) is None
+    assert redis_client.lrange(keys.PROCESSING, 0, -1) == []
+    assert redis_client.llen(keys.PENDING) == 0
+    assert not redis_client.exists(keys.job(job_id), keys.lease(job_id))
+    assert redis_client.hget(keys.ATTEMPTS, job_id) is None and redis_client.hget(keys.CLAIMED, job_id) is None
 
 
 def test_echo_job_result_grows_then_is_done(make_watcher, queue, s3, redis_client):
     with running(make_watcher(EchoEngine(delay_ms=40))) as handle:
         job = enqueue(queue, LONG_PROMPT, idle=3)
         versions = poll_until_final(s3, job.id)
-        wait_for(lambda: redis_client.llen(PROCESSING) == 0, what="the ack")
+        wait_for(lambda: redis_client.llen(keys.PROCESSING) == 0, what="the ack")
         assert handle.stop() == 0
 
     grows(versions)
@@ -99,7 +98,7 @@ def test_engine_failure_mid_stream_ends_in_an_error_result(make_watcher, queue, 
         with running(make_watcher(VllmEngine(srv.base_url, model="fake-model"))):
             job = enqueue(queue)
             final = poll_until_final(s3, job.id)[-1]
-            wait_for(lambda: redis_client.llen(PROCESSING) == 0, what="the ack")
+            wait_for(lambda: redis_client.llen(keys.PROCESSING) == 0, what="the ack")
 
     assert final["status"] == "error"
     assert final["error"]["code"] == "engine_error" and final["error"]["message"]
@@ -118,19 +117,19 @@ def test_engine_down_ends_in_an_error_result(make_watcher, queue, s3):
 
 def test_expired_job_gets_a_job_expired_result(make_watcher, queue, s3, redis_client):
     job = enqueue(queue)
-    redis_client.delete(job_key(job.id))
+    redis_client.delete(keys.job(job.id))
     with running(make_watcher()):
         final = poll_until_final(s3, job.id)[-1]
-        wait_for(lambda: redis_client.llen(PROCESSING) == 0, what="the ack")
+        wait_for(lambda: redis_client.llen(keys.PROCESSING) == 0, what="the ack")
     assert final["status"] == "error" and final["error"]["code"] == "job_expired"
 
 
 def test_unreadable_job_gets_a_bad_job_result(make_watcher, queue, s3, redis_client):
     job = enqueue(queue)
-    redis_client.set(job_key(job.id), b"[1, 2")
+    redis_client.set(keys.job(job.id), b"[1, 2")
     with running(make_watcher()):
         final = poll_until_final(s3, job.id)[-1]
-        wait_for(lambda: redis_client.llen(PROCESSING) == 0, what="the ack")
+        wait_for(lambda: redis_client.llen(keys.PROCESSING) == 0, what="the ack")
     assert final["status"] == "error" and final["error"]["code"] == "bad_job"
 
 
@@ -139,12 +138,12 @@ def test_redelivered_job_with_a_final_result_is_only_acknowledged(make_watcher, 
         with running(make_watcher(VllmEngine(srv.base_url, model="fake-model"))):
             job = enqueue(queue)
             first = poll_until_final(s3, job.id)[-1]
-            wait_for(lambda: redis_client.llen(PROCESSING) == 0, what="the ack")
+            wait_for(lambda: redis_client.llen(keys.PROCESSING) == 0, what="the ack")
             etag = s3.head_object(Bucket=BUCKET, Key=f"{job.id}.json")["ETag"]
             # At-least-once delivery: the same id shows up again (its job key is still there, say).
-            redis_client.set(job_key(job.id), job.to_json())
-            redis_client.rpush(PENDING, job.id)
-            wait_for(lambda: redis_client.llen(PENDING) == 0 and redis_client.llen(PROCESSING) == 0,
+            redis_client.set(keys.job(job.id), job.to_json())
+            redis_client.rpush(keys.PENDING, job.id)
+            wait_for(lambda: redis_client.llen(keys.PENDING) == 0 and redis_client.llen(keys.PROCESSING) == 0,
                      what="the duplicate to be acknowledged")
         assert len(srv.chat_requests) == 1  # the engine ran once
 
@@ -155,7 +154,7 @@ def test_redelivered_job_with_a_final_result_is_only_acknowledged(make_watcher, 
 
 def test_final_marker_without_a_result_is_taken_over(make_watcher, queue, s3, redis_client):
     job = enqueue(queue)
-    redis_client.set(final_key(job.id), "dead-worker")  # it won claim_final and died before writing
+    redis_client.set(keys.final(job.id), "dead-worker")  # it won claim_final and died before writing
     with running(make_watcher()):
         final = poll_until_final(s3, job.id)[-1]
     assert final["status"] == "done"
@@ -163,14 +162,14 @@ def test_final_marker_without_a_result_is_taken_over(make_watcher, queue, s3, re
 
 def test_dead_lettered_job_gets_a_dead_letter_result(make_watcher, queue, s3, redis_client):
     job = enqueue(queue)
-    redis_client.rpop(PENDING)
-    redis_client.lpush(PROCESSING, job.id)  # claimed three times, its last worker died too
-    redis_client.hset(ATTEMPTS, job.id, 3)
-    redis_client.hset(CLAIMED, job.id, 1)
+    redis_client.rpop(keys.PENDING)
+    redis_client.lpush(keys.PROCESSING, job.id)  # claimed three times, its last worker died too
+    redis_client.hset(keys.ATTEMPTS, job.id, 3)
+    redis_client.hset(keys.CLAIMED, job.id, 1)
     with running(make_watcher()):
         final = poll_until_final(s3, job.id)[-1]
     assert final["status"] == "error" and final["error"]["code"] == "dead_letter"
-    assert redis_client.lrange(DEAD, 0, -1) == [job.id.encode()]
+    assert redis_client.lrange(keys.DEAD, 0, -1) == [job.id.encode()]
 
 
 def test_heartbeats_keep_a_long_job_from_being_reaped(make_watcher, queue, s3, redis_client):
@@ -187,7 +186,7 @@ def test_heartbeats_keep_a_long_job_from_being_reaped(make_watcher, queue, s3, r
 
         wait_for(reaped_and_final, timeout=15, interval=0.1, what="the job to finish")
     assert requeued == []
-    assert redis_client.hget(ATTEMPTS, job.id) is None
+    assert redis_client.hget(keys.ATTEMPTS, job.id) is None
 
 
 def test_same_adapter_is_loaded_once_for_two_jobs(make_watcher, queue, s3, moto_clients, tmp_path):
@@ -261,9 +260,9 @@ def test_stop_request_while_generating_releases_the_job(make_watcher, queue, s3,
         job = enqueue(queue, LONG_PROMPT)
         wait_for(lambda: (read_result(s3, job.id) or {}).get("status") == "running", what="a running result")
         assert handle.stop() == 0
-    assert redis_client.lrange(PENDING, 0, -1) == [job.id.encode()]
-    assert redis_client.llen(PROCESSING) == 0
-    assert not redis_client.exists(final_key(job.id), lease_key(job.id))
+    assert redis_client.lrange(keys.PENDING, 0, -1) == [job.id.encode()]
+    assert redis_client.llen(keys.PROCESSING) == 0
+    assert not redis_client.exists(keys.final(job.id), keys.lease(job.id))
     assert read_result(s3, job.id)["status"] == "running"
 
 
@@ -295,8 +294,8 @@ def test_stop_request_hangs_up_a_stalled_engine_stream(make_watcher, queue, s3, 
             assert handle.stop(timeout=5) == 0
             record = srv.wait_closed()
     assert record.client_closed and not record.completed
-    assert redis_client.lrange(PENDING, 0, -1) == [job.id.encode()]
-    assert not redis_client.exists(final_key(job.id))
+    assert redis_client.lrange(keys.PENDING, 0, -1) == [job.id.encode()]
+    assert not redis_client.exists(keys.final(job.id))
 
 
 def test_final_write_failure_leaves_the_job_for_the_reaper(make_watcher, queue, s3, redis_client, caplog):
@@ -306,8 +305,8 @@ def test_final_write_failure_leaves_the_job_for_the_reaper(make_watcher, queue, 
         # The watcher gives up on S3 after a few tries, hands back the final marker and does not ack.
         wait_for(lambda: [r for r in caplog.records if r.getMessage() == "final result write failed"
                           and getattr(r, "attempt", 0) == 3], what="the last failed final write")
-        wait_for(lambda: redis_client.get(final_key(job.id)) is None, what="the final marker to be handed back")
-        assert redis_client.lrange(PROCESSING, 0, -1) == [job.id.encode()]
+        wait_for(lambda: redis_client.get(keys.final(job.id)) is None, what="the final marker to be handed back")
+        assert redis_client.lrange(keys.PROCESSING, 0, -1) == [job.id.encode()]
         make_bucket(s3)  # S3 is back: the lease lapses, the reaper redelivers, the job completes
         final = poll_until_final(s3, job.id, timeout=15)[-1]
     assert final["status"] == "done"
@@ -327,4 +326,4 @@ def test_an_engine_that_never_answers_does_not_keep_the_gpu_running(make_watcher
             assert handle.join(timeout=10) == 0
     assert watcher.exit_reason == "idle stop" and not watcher.ready
     assert instance_state(moto_clients, instance_id) in ("stopping", "stopped")
-    assert redis_client.lrange(PENDING, 0, -1) == [job.id.encode()]  # kept for the next start
+    assert redis_client.lrange(keys.PENDING, 0, -1) == [job.id.encode()]  # kept for the next start

@@ -11,8 +11,7 @@ from support.watcher_harness import (
 )
 
 from tlfif_common import names
-from tlfif_common.jobs import job_key
-from tlfif_common.workqueue import ATTEMPTS, PENDING, PROCESSING, final_key
+from tlfif_common import redis_keys as keys
 from tlfif_local.imds import ImdsEmulator
 
 pytestmark = pytest.mark.timeout(60)
@@ -34,14 +33,14 @@ def test_killed_between_claim_and_ack_is_redelivered_and_finished_once(redis_url
         first.proc.send_signal(signal.SIGKILL)
         first.proc.wait(5)
         partial = read_result(s3, job.id)
-        assert redis_client.lrange(PROCESSING, 0, -1) == [job.id.encode()]  # claimed, never acknowledged
+        assert redis_client.lrange(keys.PROCESSING, 0, -1) == [job.id.encode()]  # claimed, never acknowledged
         assert job_lines(first, "job done", job.id) == []
 
     with WatcherProcess(watcher_env(redis_url, moto_endpoint)) as second:  # its reaper finds the orphan
         versions = poll_until_final(s3, job.id, timeout=20)
-        wait_for(lambda: redis_client.llen(PROCESSING) == 0, what="the ack")
+        wait_for(lambda: redis_client.llen(keys.PROCESSING) == 0, what="the ack")
         wait_for(lambda: job_lines(second, "job done", job.id), what="the second watcher's log")
-        final_owner = redis_client.get(final_key(job.id)).decode()
+        final_owner = redis_client.get(keys.final(job.id)).decode()
         second.proc.send_signal(signal.SIGTERM)
         assert second.wait() == 0
         started = job_lines(second, "job started", job.id)
@@ -55,8 +54,8 @@ def test_killed_between_claim_and_ack_is_redelivered_and_finished_once(redis_url
     assert [v["status"] for v in versions].count("done") == 1
     assert len(requeued) == 1 and [line["attempt"] for line in started] == [2] and len(done) == 1
     assert final_owner == second_worker  # the final result was written by the second watcher, once
-    assert queue.depth() == 0 and not redis_client.exists(job_key(job.id))
-    assert redis_client.hget(ATTEMPTS, job.id) is None
+    assert queue.depth() == 0 and not redis_client.exists(keys.job(job.id))
+    assert redis_client.hget(keys.ATTEMPTS, job.id) is None
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -71,10 +70,10 @@ def test_signal_while_generating_returns_the_job_to_pending_and_exits_0(redis_ur
         assert proc.wait() == 0
         assert proc.logged("job released to pending")
 
-    assert redis_client.lrange(PENDING, 0, -1) == [job.id.encode()]
-    assert redis_client.llen(PROCESSING) == 0
-    assert int(redis_client.hget(ATTEMPTS, job.id)) == 0  # the interrupted claim does not count
-    assert not redis_client.exists(final_key(job.id))
+    assert redis_client.lrange(keys.PENDING, 0, -1) == [job.id.encode()]
+    assert redis_client.llen(keys.PROCESSING) == 0
+    assert int(redis_client.hget(keys.ATTEMPTS, job.id)) == 0  # the interrupted claim does not count
+    assert not redis_client.exists(keys.final(job.id))
     assert read_result(s3, job.id)["status"] == "running"
 
 

@@ -5,7 +5,7 @@ import json
 
 from support.watcher_harness import BUCKET, make_bucket, wait_for
 
-from tlfif_common import results
+from tlfif_common.api import STATUS_DONE, STATUS_RUNNING, Result
 from tlfif_watcher.result_store import ProgressWriter, ResultStore
 
 
@@ -27,13 +27,13 @@ def test_snapshots_then_final_and_nothing_after_it(moto_clients):
     store = ResultStore(s3, BUCKET)
     where = store.location("job-1")
     writer = ProgressWriter(store, where)
-    writer.submit(results.result_doc("job-1", results.STATUS_RUNNING, text="", tokens=0))
+    writer.submit(Result("job-1", STATUS_RUNNING, text="", tokens=0))
     wait_for(lambda: s3.list_object_versions(Bucket=BUCKET, Prefix=where[1]).get("Versions"), what="a first write")
     for n in range(1, 30):
-        writer.submit(results.result_doc("job-1", results.STATUS_RUNNING, text="x" * n, tokens=n))
+        writer.submit(Result("job-1", STATUS_RUNNING, text="x" * n, tokens=n))
     writer.close()
-    writer.submit(results.result_doc("job-1", results.STATUS_RUNNING, text="late", tokens=99))  # ignored
-    assert store.put_final(where, results.result_doc("job-1", results.STATUS_DONE, text="x" * 30, tokens=30))
+    writer.submit(Result("job-1", STATUS_RUNNING, text="late", tokens=99))  # ignored
+    assert store.put_final(where, Result("job-1", STATUS_DONE, text="x" * 30, tokens=30))
 
     docs = versions_oldest_first(s3, where[1])
     assert docs[-1]["status"] == "done" and all(d["status"] == "running" for d in docs[:-1])

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pytest
 
-from tlfif_common import names, results
+from tlfif_common import api, names
 from tlfif_common.jobs import Job
 from tlfif_common.workqueue import WorkQueue
 from tlfif_watcher.config import WatcherConfig
@@ -57,7 +57,7 @@ def poll_until_final(s3, job_id: str, timeout: float = 15.0, bucket: str = BUCKE
         doc = read_result(s3, job_id, bucket)
         if doc is not None and (not seen or seen[-1] != doc):
             seen.append(doc)
-        return doc is not None and doc["status"] in results.FINAL_STATUSES
+        return doc is not None and doc["status"] in api.FINAL_STATUSES
 
     wait_for(step, timeout, what=f"a final result for {job_id}")
     return seen

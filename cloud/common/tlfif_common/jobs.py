@@ -1,15 +1,18 @@
 """The job message (RQL 4.2) and the `/infer` request schema: one definition for the router, the watcher and the app.
 
-A job lives in Redis under `job:{uuid}` as JSON::
+A job lives in Redis under `job:{uuid}` (`redis_keys.job`) as JSON, its fields JOB_FIELDS::
 
     {"prompt": str, "idle": int, "reply_s3": "s3://<bucket>/<uuid>.json", "timestamp": epoch_ms,
      "messages": [...], "params": {...}, "adapter_uri": "s3://...", "user": "<JWT sub>"}   # last four optional
+
+`validate_infer_request` is the one check of a request (the router's, and the app's before it sends); the limits
+it applies are the constants below, which the app's settings and widgets read too.
 """
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 JOB_TTL_SECONDS = 300
@@ -18,11 +21,14 @@ IDLE_MIN, IDLE_MAX = 1, 30
 MAX_MESSAGES = 200
 MAX_MESSAGES_BYTES = 256 * 1024
 MAX_TOKENS_LIMIT = 4096
+TEMPERATURE_MIN, TEMPERATURE_MAX = 0.0, 2.0
 ROLES = ("system", "user", "assistant")
 PARAM_NAMES = ("temperature", "max_tokens", "system")
 
 # Fields a client may send to POST /infer; everything else is refused by name.
 REQUEST_FIELDS = ("prompt", "idle", "messages", "params", "adapter_uri")
+# The job message: what the router adds to a request (where the result goes, when, for whom).
+JOB_FIELDS = ("prompt", "idle", "reply_s3", "timestamp", "messages", "params", "adapter_uri", "user")
 
 
 class RequestError(ValueError):
@@ -31,10 +37,6 @@ class RequestError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field = field
-
-
-def job_key(job_id: str) -> str:
-    return f"job:{job_id}"
 
 
 def result_object_key(job_id: str) -> str:
@@ -93,8 +95,9 @@ def _check_params(params: Any) -> dict:
         raise RequestError(f"params.{unknown[0]}", f"unknown field params.{unknown[0]}")
     if "temperature" in params:
         t = params["temperature"]
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 2:
-            raise RequestError("params.temperature", "params.temperature must be a number from 0 to 2")
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not TEMPERATURE_MIN <= t <= TEMPERATURE_MAX:
+            raise RequestError("params.temperature",
+                               f"params.temperature must be a number from {TEMPERATURE_MIN:g} to {TEMPERATURE_MAX:g}")
     if "max_tokens" in params:
         m = params["max_tokens"]
         if not _is_int(m) or not 1 <= m <= MAX_TOKENS_LIMIT:
@@ -167,23 +170,50 @@ class Job:
         return cls(id=job_id, reply_s3=s3_uri(bucket, result_object_key(job_id)), timestamp=now_ms, user=user,
                    **{k: fields[k] for k in REQUEST_FIELDS if k in fields})
 
+    def to_dict(self) -> dict[str, Any]:
+        """The job with its id and every field that is set (the lean queue function's payload)."""
+        return {"id": self.id, **{k: getattr(self, k) for k in JOB_FIELDS if getattr(self, k) is not None}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        """The inverse of to_dict; ValueError when the id is not a job id, a field is unknown or one is missing."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a job must be an object")
+        if not is_job_id(data.get("id")):
+            raise ValueError("a job's id must be a UUID")
+        unknown = sorted(set(data) - {"id"} - set(JOB_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown job field {unknown[0]}")
+        try:
+            return cls(**{k: data[k] for k in ("id", *JOB_FIELDS) if k in data})
+        except TypeError:
+            raise ValueError("a job needs prompt, idle, reply_s3 and timestamp") from None
+
     def to_json(self) -> str:
-        data = {k: v for k, v in asdict(self).items() if v is not None and k != "id"}
+        """The message stored under the job's key: to_dict without the id (the key holds it)."""
+        data = self.to_dict()
+        del data["id"]
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, job_id: str, raw: str | bytes) -> Job:
+        """Read a stored message; fields this version does not know are ignored (a newer router may add some)."""
         data = json.loads(raw)
-        known = {k: data[k] for k in ("prompt", "idle", "reply_s3", "timestamp", "messages", "params",
-                                      "adapter_uri", "user") if k in data}
-        return cls(id=job_id, **known)
+        if not isinstance(data, dict):
+            raise ValueError("a job message must be a JSON object")
+        return cls(id=job_id, **{k: data[k] for k in JOB_FIELDS if k in data})
 
     def chat_messages(self) -> list[dict]:
-        """The conversation to send to a chat-completions engine: system prompt, history, then the prompt."""
-        out: list[dict] = []
-        system = (self.params or {}).get("system")
-        if system:
-            out.append({"role": "system", "content": system})
-        out.extend(self.messages or [])
-        out.append({"role": "user", "content": self.prompt})
-        return out
+        return chat_messages(self.prompt, self.messages, self.params)
+
+
+def chat_messages(prompt: str, messages: list[dict] | None = None,
+                  params: Mapping[str, Any] | None = None) -> list[dict]:
+    """The conversation to send to a chat-completions engine: system prompt, history, then the prompt."""
+    out: list[dict] = []
+    system = (params or {}).get("system")
+    if system:
+        out.append({"role": "system", "content": system})
+    out.extend(messages or [])
+    out.append({"role": "user", "content": prompt})
+    return out

@@ -6,6 +6,8 @@ import time
 
 import redis
 
+from . import redis_keys
+
 DEFAULT_RPS = 5
 
 
@@ -16,7 +18,7 @@ def allow(client: redis.Redis, user: str, *, limit: int = DEFAULT_RPS, now: floa
     """
     now = time.time() if now is None else now
     second = int(now)
-    key = f"tlfif:rl:{user}:{second}"
+    key = redis_keys.rate_limit(user, second)
     pipe = client.pipeline(transaction=True)
     pipe.incr(key)
     pipe.expire(key, 2)

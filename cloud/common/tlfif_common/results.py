@@ -1,40 +1,11 @@
-"""The result object `s3://<bucket>/{uuid}.json` that the watcher writes and the client polls.
-
-    {"id", "status": "running"|"done"|"error"|"cancelled", "text", "tokens", "ttft_ms", "latency_ms", "model",
-     "error": {"code", "message"} | null}
-"""
+"""Moved to `tlfif_common.api` (the result object is `api.Result`); kept only until the app imports it from there."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
-STATUS_RUNNING = "running"
-STATUS_DONE = "done"
-STATUS_ERROR = "error"
-STATUS_CANCELLED = "cancelled"  # stopped by its owner (POST /cancel/{id}); text holds what was generated until then
-FINAL_STATUSES = frozenset({STATUS_DONE, STATUS_ERROR, STATUS_CANCELLED})
-
-# Error codes a client may see in result["error"]["code"].
-ERR_ENGINE = "engine_error"
-ERR_EXPIRED = "job_expired"
-ERR_DEAD_LETTER = "dead_letter"
-ERR_BAD_JOB = "bad_job"
-ERR_ADAPTER = "adapter_error"
-
-RESULT_FIELDS = ("id", "status", "text", "tokens", "ttft_ms", "latency_ms", "model", "error")
+from .api import STATUS_CANCELLED, STATUS_DONE, STATUS_ERROR, STATUS_RUNNING, Result, result_error  # noqa: F401
 
 
-def result_doc(job_id: str, status: str, *, text: str = "", tokens: int = 0, ttft_ms: int | None = None,
-               latency_ms: int | None = None, model: str | None = None,
-               error_code: str | None = None, error_message: str | None = None) -> dict[str, Any]:
-    error = {"code": error_code, "message": error_message or error_code} if error_code else None
-    return {"id": job_id, "status": status, "text": text, "tokens": tokens, "ttft_ms": ttft_ms,
-            "latency_ms": latency_ms, "model": model, "error": error}
-
-
-def encode(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def is_final(doc: dict[str, Any] | None) -> bool:
-    return bool(doc) and doc.get("status") in FINAL_STATUSES
+def result_doc(job_id: str, status: str, *, error_code: str | None = None, error_message: str | None = None,
+               **fields: Any) -> dict[str, Any]:
+    return Result(job_id, status, error=result_error(error_code, error_message), **fields).to_dict()

@@ -1,4 +1,4 @@
-"""Reads and writes the result objects `s3://<bucket>/{id}.json` (schema: `tlfif_common.results`)."""
+"""Reads and writes the result objects `s3://<bucket>/{id}.json` (schema: `tlfif_common.api.Result`)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import time
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tlfif_common import results
+from tlfif_common.api import Result
 from tlfif_common.jobs import Job, parse_s3_uri, result_object_key
 
 log = logging.getLogger("tlfif_watcher")
@@ -31,33 +31,34 @@ class ResultStore:
                             extra={"job_id": job_id, "reply_s3": job.reply_s3})
         return self.bucket, result_object_key(job_id)
 
-    def put(self, where: tuple[str, str], doc: dict) -> None:
+    def put(self, where: tuple[str, str], result: Result) -> None:
         bucket, key = where
-        self.s3.put_object(Bucket=bucket, Key=key, Body=results.encode(doc), ContentType="application/json",
+        self.s3.put_object(Bucket=bucket, Key=key, Body=result.encode(), ContentType="application/json",
                            CacheControl="no-store")
 
-    def try_put(self, where: tuple[str, str], doc: dict) -> bool:
+    def try_put(self, where: tuple[str, str], result: Result) -> bool:
         """A progress write: best effort, a failure is logged and generation goes on."""
         try:
-            self.put(where, doc)
+            self.put(where, result)
             return True
         except (BotoCoreError, ClientError) as err:
-            log.warning("progress write failed", extra={"job_id": doc.get("id"), "error": str(err)})
+            log.warning("progress write failed", extra={"job_id": result.id, "error": str(err)})
             return False
 
-    def put_final(self, where: tuple[str, str], doc: dict) -> bool:
+    def put_final(self, where: tuple[str, str], result: Result) -> bool:
         """The final write, retried a little; False when S3 kept refusing."""
         for attempt in range(1, FINAL_PUT_ATTEMPTS + 1):
             try:
-                self.put(where, doc)
+                self.put(where, result)
                 return True
             except (BotoCoreError, ClientError) as err:
-                log.error("final result write failed", extra={"job_id": doc.get("id"), "attempt": attempt,
+                log.error("final result write failed", extra={"job_id": result.id, "attempt": attempt,
                                                               "error": str(err)})
                 time.sleep(0.2 * attempt)
         return False
 
-    def get(self, where: tuple[str, str]) -> dict | None:
+    def get(self, where: tuple[str, str]) -> Result | None:
+        """The result object there, or None when there is none or it is not one."""
         bucket, key = where
         try:
             body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -66,7 +67,7 @@ class ResultStore:
                 return None
             raise
         try:
-            return json.loads(body)
+            return Result.from_dict(json.loads(body))
         except ValueError:
             return None
 
@@ -83,15 +84,15 @@ class ProgressWriter:
         self._store = store
         self._where = where
         self._cond = threading.Condition()
-        self._pending: dict | None = None
+        self._pending: Result | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
 
-    def submit(self, doc: dict) -> None:
+    def submit(self, result: Result) -> None:
         with self._cond:
             if self._closed:
                 return
-            self._pending = doc
+            self._pending = result
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="progress-writer", daemon=True)
                 self._thread.start()
@@ -104,8 +105,8 @@ class ProgressWriter:
                     self._cond.wait()
                 if self._closed:
                     return
-                doc, self._pending = self._pending, None
-            self._store.try_put(self._where, doc)
+                result, self._pending = self._pending, None
+            self._store.try_put(self._where, result)
 
     def close(self) -> None:
         with self._cond:

@@ -7,6 +7,7 @@ The watcher polls the flag while it generates (and checks it before starting a j
 """
 from __future__ import annotations
 
+from tlfif_common import api
 from tlfif_common.jobs import is_job_id
 
 from .deps import Deps
@@ -29,4 +30,4 @@ def handle(req: Request, deps: Deps) -> dict:
     if outcome != CANCELLING:
         status, message = REFUSALS[outcome]
         raise HttpError(status, message, field="id")
-    return json_response(202, {"status": "cancelling", "id": job_id})
+    return json_response(202, {"status": api.CANCEL_CANCELLING, "id": job_id})

@@ -1,8 +1,8 @@
 """The GPU instance as the router sees it: EC2 state, start/stop, and readiness from SSM (RQL 5.3).
 
-States the API reports (`GET /ping` → "gpu"): stopped, pending, running, ready, stopping. EC2's
-`shutting-down` and `terminated` are reported as `stopped` (nothing runs and nothing is billed); a StartInstances
-on such an instance then fails with IncorrectInstanceState and /infer answers 502 naming it.
+States the API reports (`GET /ping` → "gpu") are `api.GPU_STATES`, EC2's mapped by `api.GPU_STATE_OF_EC2`; a
+StartInstances on a `shutting-down` or `terminated` instance (reported `stopped`) fails with IncorrectInstanceState
+and /infer answers 502 naming it.
 """
 from __future__ import annotations
 
@@ -10,14 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from tlfif_common import names
+from tlfif_common import api, names
 
 from .aws import aws_call
 from .errors import AwsCallFailed
-
-API_STATES = {"pending": "pending", "running": "running", "stopping": "stopping", "stopped": "stopped",
-              "shutting-down": "stopped", "terminated": "stopped"}
-
 
 @dataclass(frozen=True)
 class GpuInstance:
@@ -28,7 +24,7 @@ class GpuInstance:
 
     @property
     def api_state(self) -> str:
-        return API_STATES.get(self.state, "stopped")
+        return api.GPU_STATE_OF_EC2.get(self.state, api.GPU_STOPPED)
 
 
 def describe_gpu(ec2: Any, instance_id: str) -> GpuInstance:

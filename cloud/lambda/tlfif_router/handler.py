@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any, Mapping
 
-from tlfif_common import names
+from tlfif_common import api, names
 
 from .claims import check_claims, claims_of
 from .config import RouterConfig
@@ -35,7 +35,7 @@ def handler(event: Mapping[str, Any], context: Any) -> dict:
     except ConfigError as err:
         log(logger, logging.ERROR, "router misconfigured", request_id=request_id_of(event),
             aws_request_id=getattr(context, "aws_request_id", None), error=str(err), status=500)
-        return json_response(500, {"error": f"router misconfigured: {err}"})
+        return json_response(500, api.error_body(f"router misconfigured: {err}"))
     return handle(event, context, deps)
 
 
@@ -72,19 +72,19 @@ def handle(event: Mapping[str, Any], context: Any, deps: Deps) -> dict:
     except AwsCallFailed as err:
         level, message = logging.ERROR, "AWS call failed"
         fields.update(error=err.message, aws_call=err.call, aws_code=err.code, aws_message=err.detail)
-        response = json_response(err.status, {"error": err.message})
+        response = json_response(err.status, api.error_body(err.message))
     except HttpError as err:
         level, message = (logging.WARNING, "request refused") if err.status < 500 else (logging.ERROR, "error")
         fields.update(error=err.message, **err.extra)
-        response = json_response(err.status, {"error": err.message, **err.extra}, err.headers)
+        response = json_response(err.status, api.error_body(err.message, **err.extra), err.headers)
     except QueueUnavailable as err:
         level, message = logging.ERROR, "queue unavailable"
         fields.update(error=str(err))
-        response = json_response(503, {"error": "queue unavailable"})
+        response = json_response(503, api.error_body("queue unavailable"))
     except Exception as err:  # noqa: BLE001 - a bug: log it in full, tell the client only that it happened
         level, message = logging.ERROR, "unhandled error"
         fields.update(error=f"{type(err).__name__}: {err}", exception=_traceback())
-        response = json_response(500, {"error": "internal error", "request_id": fields["request_id"]})
+        response = json_response(500, api.error_body("internal error", request_id=fields["request_id"]))
 
     status = response["statusCode"]
     if status >= 500:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 
-from tlfif_common import names
+from tlfif_common import api, names
 from tlfif_common.jobs import JOB_TTL_SECONDS, Job, RequestError, result_object_key, validate_infer_request
 
 from .aws import aws_call
@@ -72,9 +72,9 @@ def handle(req: Request, deps: Deps) -> dict:
     _best_effort(req, "record the session", lambda: record_session(deps, req.caller.sub, now_ms))
 
     if started or deferred:
-        body = {"status": "starting", "id": job.id, "eta": config.boot_eta_seconds, "result_url": result_url}
+        body = {"status": api.INFER_STARTING, "id": job.id, "eta": config.boot_eta_seconds, "result_url": result_url}
     else:
-        body = {"status": "queued", "id": job.id, "result_url": result_url}
+        body = {"status": api.INFER_QUEUED, "id": job.id, "result_url": result_url}
     return json_response(202, body)
 
 

@@ -1,6 +1,6 @@
-"""GET /ping: `{"status": "ok", "gpu": state, "queue_depth": n}` (RQL 2.1).
+"""GET /ping: `{"status": api.PING_OK, "gpu": state, "queue_depth": n}` (RQL 2.1).
 
-gpu: stopped | pending | running | ready | stopping. `ready` = running and the SSM ready marker is newer than both
+gpu: one of `api.GPU_STATES`. `ready` = running and the SSM ready marker is newer than both
 the instance's LaunchTime and the router's last start mark (see gpu.is_ready). EC2 `shutting-down`/`terminated`
 are reported as `stopped` (and logged as a warning: the deployment needs a new instance).
 queue_depth is null when the queue cannot be reached; /ping still answers 200 (it fails open).
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from tlfif_common import names
+from tlfif_common import api, names
 
 from .deps import Deps
 from .errors import AwsCallFailed, QueueUnavailable
-from .gpu import API_STATES, budget_hold, describe_gpu, is_ready, ready_at_ms, start_gpu
+from .gpu import budget_hold, describe_gpu, is_ready, ready_at_ms, start_gpu
 from .log import get_logger, log
 from .request import Request, json_response
 
@@ -39,7 +39,7 @@ def handle(req: Request, deps: Deps) -> dict:
             **req.log_fields(), instance_id=instance_id)
     elif (gpu.state == "stopped" and queue_ok and _take_start_wanted(req, deps)
           and budget_hold(deps.ssm, deps.now_ms()) is None):
-        state = API_STATES.get(_deferred_start(req, deps), "pending")
+        state = api.GPU_STATE_OF_EC2.get(_deferred_start(req, deps), api.GPU_PENDING)
     elif gpu.state == "running":
         ready_ms = ready_at_ms(deps.ssm, instance_id)
         started_ms = None
@@ -49,8 +49,8 @@ def handle(req: Request, deps: Deps) -> dict:
             except QueueUnavailable as err:
                 _queue_warning(req, err)
         if is_ready(gpu, ready_ms, started_ms):
-            state = "ready"
-    return json_response(200, {"status": "ok", "gpu": state, "queue_depth": depth})
+            state = api.GPU_READY
+    return json_response(200, {"status": api.PING_OK, "gpu": state, "queue_depth": depth})
 
 
 def _take_start_wanted(req: Request, deps: Deps) -> bool:

@@ -8,7 +8,7 @@ queue function itself is a `RedisQueuePort` behind a JSON payload, so the semant
 Every failure to reach the queue raises `QueueUnavailable`; the router answers 503 for /infer and fails open
 for /stop and /ping.
 
-Besides the operations of `tlfif_common.workqueue`, the ports keep one marker, "start wanted": /infer sets it
+Among the operations of `tlfif_common.workqueue` is one marker, "start wanted": /infer sets it
 when the GPU was still `stopping` (StartInstances is refused until it is `stopped`), and a later /ping or /infer
 that finds the GPU `stopped` consumes it and starts the instance. /stop clears it (the user's stop wins).
 """
@@ -18,12 +18,10 @@ import json
 import time
 from typing import Any, Callable, Protocol
 
-from tlfif_common.jobs import JOB_TTL_SECONDS, Job
-from tlfif_common.workqueue import NS
+from tlfif_common.jobs import Job
 
 from .errors import QueueUnavailable
 
-START_WANTED = f"{NS}:gpu:start_wanted"
 REDIS_TIMEOUT_SECONDS = 2.0
 
 
@@ -102,22 +100,19 @@ class RedisQueuePort:
         return self._guard(lambda: ratelimit.allow(self.redis, user, now=self.clock(), **kwargs))
 
     def mark_gpu_started(self, now_ms: int) -> None:
-        def mark() -> None:
-            self._queue.mark_gpu_started(now_ms)
-            self.redis.delete(START_WANTED)
-        self._guard(mark)
+        self._guard(lambda: self._queue.mark_gpu_started(now_ms))
 
     def gpu_started_at(self) -> int | None:
         return self._guard(self._queue.gpu_started_at)
 
     def want_start(self) -> None:
-        self._guard(lambda: self.redis.set(START_WANTED, int(self.clock() * 1000), ex=JOB_TTL_SECONDS))
+        self._guard(lambda: self._queue.want_start(int(self.clock() * 1000)))
 
     def take_start_wanted(self) -> bool:
-        return self._guard(lambda: self.redis.getdel(START_WANTED)) is not None
+        return self._guard(self._queue.take_start_wanted)
 
     def clear_start_wanted(self) -> None:
-        self._guard(lambda: self.redis.delete(START_WANTED))
+        self._guard(self._queue.clear_start_wanted)
 
     def cancel(self, job_id: str, user: str) -> str:
         def cancel() -> str:
@@ -180,7 +175,7 @@ class LambdaQueuePort:
         raise RuntimeError(f"queue function {self.function_name} refused op {op}: {answer.get('error')}")
 
     def enqueue(self, job: Job) -> None:
-        self._call("enqueue", job={"id": job.id, **json.loads(job.to_json())})
+        self._call("enqueue", job=job.to_dict())
 
     def depth(self) -> int:
         return int(self._call("depth"))

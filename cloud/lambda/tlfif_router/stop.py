@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from tlfif_common import names
+from tlfif_common import api, names
 
 from .deps import Deps
 from .errors import QueueUnavailable
@@ -30,4 +30,4 @@ def handle(req: Request, deps: Deps) -> dict:
             log(logger, logging.WARNING, "queue unreachable: could not clear the start-wanted and keep-warm marks",
                 **req.log_fields(), error=str(err))
     forget_ready(deps.ssm, instance_id)
-    return json_response(200, {"status": "stopping"})
+    return json_response(200, {"status": api.STOP_STOPPING})

@@ -3,7 +3,7 @@
 Per request, in API Gateway's order:
   1. stage throttling — one token bucket for the stage (rate/burst as the API template sets them) → 429;
   2. CORS — origins `http://localhost:*` and `http://127.0.0.1:*` only; preflight `OPTIONS` answered here;
-  3. routing — `ROUTE_KEYS` below, nothing else: unknown path → 404, known path with another method → 405;
+  3. routing — `tlfif_common.api.ROUTE_KEYS`, nothing else: unknown path → 404, known path with another method → 405;
   4. the JWT authorizer (`jwt_authorizer`) → 401 with `WWW-Authenticate`;
   5. a payload-format-2.0 event with the authorizer's claims (strings), the router handler called in-process, its
      proxy result turned into the HTTP answer;
@@ -28,13 +28,13 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from tlfif_common import names
+from tlfif_common.api import ROUTE_KEYS
 
 from .jwt_authorizer import JwtAuthorizer, Unauthorized, claims_as_strings
 
 log = logging.getLogger("tlfif_local.gateway")
 
-# The API's routes (RQL 2.1 plus the later ones); the router's own table decides what each does.
-ROUTE_KEYS = ("POST /infer", "POST /stop", "GET /ping", "GET /cost", "POST /cancel/{id}", "POST /keepwarm")
+# The API's routes are tlfif_common.api.ROUTE_KEYS; the router's own table decides what each does.
 CORS_ORIGIN = re.compile(r"^http://(localhost|127\.0\.0\.1)(:\d{1,5})?$")
 CORS_ALLOW_METHODS = "GET,POST,OPTIONS"
 CORS_ALLOW_HEADERS = "authorization,content-type"

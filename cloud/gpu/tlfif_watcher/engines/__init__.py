@@ -13,7 +13,7 @@ def make_engine(config, *, models_s3=None) -> Engine:
 
         return EchoEngine(config.echo_delay_ms)
     if config.engine == "vllm":
-        from ..adapters import AdapterFetcher
+        from .adapters import AdapterFetcher
         from .vllm import VllmEngine
 
         fetcher = None

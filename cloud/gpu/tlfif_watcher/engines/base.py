@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from typing import Iterator
 
 from tlfif_common.jobs import Job
-from tlfif_common.results import ERR_ADAPTER, ERR_ENGINE
+from tlfif_common.api import ERR_ADAPTER, ERR_ENGINE
 
 _PIECE = re.compile(r"\s*\S+|\s+")
 

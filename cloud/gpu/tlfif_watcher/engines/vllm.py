@@ -135,7 +135,7 @@ class VllmEngine(Engine):
 
     def load_adapter(self, uri: str) -> str:
         """Make the LoRA at `uri` available to vLLM (once per URI); return the model name to request."""
-        from ..adapters import lora_name
+        from .adapters import lora_name
 
         with self._load_lock:
             if uri in self._loaded:

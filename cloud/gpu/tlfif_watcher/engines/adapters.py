@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tlfif_common.jobs import parse_s3_uri
 
-from .engines.base import AdapterError
+from .base import AdapterError
 
 COMPLETE_MARK = ".tlfif-complete"
 
