@@ -85,3 +85,5 @@ def _tlfif_data_dir(tmp_path, monkeypatch):
 from support.local_cloud import local_cloud, local_cloud_factory  # noqa: E402,F401
 from support.tk_fixtures import home, root  # noqa: E402,F401  (GUI tests: one Tk root per module, a fresh HOME)
 from support.watcher_harness import queue, s3  # noqa: E402,F401  (watcher tests: responses bucket, WorkQueue)
+from support.app_cloud import api, app_cloud  # noqa: E402,F401  (app tests: the session's local cloud behind a proxy)
+from support.app_harness import gui, make_stack  # noqa: E402,F401  (app tests: the controllers, the real window)

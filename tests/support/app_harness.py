@@ -1,8 +1,14 @@
-"""Helpers for the app's controller tests without widgets: record bus messages, drain the outbox by hand."""
+"""The app under test, two ways: `ControllerStack` (every controller wired as app/application.py wires them, no
+widgets: the test thread plays the Tk thread and drains the outbox itself) and `GuiDriver` (the real window in a
+Toplevel, driven with real key events); the `stack` and `gui` fixtures (conftest.py) build and close them."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Callable
+
+import pytest
 
 from app.bus import Bus, Outbox
 
@@ -41,6 +47,104 @@ def drain_until(bus: Bus, outbox: Outbox, predicate: Callable[[], bool], timeout
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(step)
+
+
+# --- the controllers without widgets ------------------------------------------------------------------------------
+JOB_TOPICS = ["job.rejected", "job.submitted", "job.queued", "job.retrying", "job.progress", "job.done",
+              "job.cancelled", "job.failed"]
+TOPICS = JOB_TOPICS + ["gpu.state", "gpu.keep_warm", "cost.updated", "cost.paused", "cost.chart", "auth.key_needed",
+                       "auth.signed_in", "settings.saved", "settings.invalid", "settings.warning", "chat.listed",
+                       "chat.opened", "chat.notice", "chat.warning", "chat.settings_saved", "chat.settings_invalid",
+                       "chat.exported"]
+
+
+class ControllerStack:
+    """The app's controllers on one bus, wired as Application wires them; pollers start only when a test asks."""
+
+    def __init__(self, endpoints, tmp_path: Path, timings, *, settings=None, env=None, history: Path | None = None,
+                 wall_clock: Callable[[], float] = time.time):
+        from app.backends.base import BackendContext
+        from app.backends.registry import create_all
+        from app.controllers.conversation_controller import ConversationController
+        from app.controllers.cost_controller import CostController
+        from app.controllers.gpu_controller import GpuController
+        from app.controllers.job_controller import JobController
+        from app.controllers.keep_warm_controller import KeepWarmController
+        from app.controllers.settings_controller import SettingsController, SettingsStore
+        from app.models.conversation import Conversation
+        from app.models.gpu import GpuModel
+        from app.models.settings import Settings
+        from app.services.auth import TokenProvider
+        from app.services.tlfif_session import TlfifSession
+
+        self.timings = timings
+        self.bus, self.outbox = Bus(), Outbox()
+        self.recorder = Recorder(self.bus, TOPICS)
+        self.path = tmp_path / "tl-fif.ini"
+        self.store = SettingsStore(settings or Settings(), self.path)
+        self.tokens = TokenProvider(endpoints, notify=self.outbox.post)
+        self.session = TlfifSession(endpoints, self.tokens, timings)
+        ctx = BackendContext(settings=lambda: self.store.current, session=self.session, timings=timings,
+                             env=env if env is not None else {})
+        self.backends = create_all(ctx)
+        self.executor = ThreadPoolExecutor(4)
+        self.conversation = Conversation()
+        self.model = GpuModel()
+        self.settings = SettingsController(self.bus, self.store, tuple(self.backends))
+        self.chats = ConversationController(self.bus, self.outbox, self.conversation,
+                                            history_path=history or tmp_path / "data" / "history.sqlite3",
+                                            settings=lambda: self.store.current, busy=lambda: self.jobs.busy)
+        self.jobs = JobController(self.bus, self.outbox, self.backends, self.store, self.conversation, self.executor,
+                                  timings, context=self.chats.context_for)
+        self.gpu = GpuController(self.bus, self.outbox, self.session, self.model, self.executor, timings,
+                                 self.conversation)
+        self.cost = CostController(self.bus, self.outbox, self.session, timings)
+        self.keep_warm = KeepWarmController(self.bus, self.outbox, self.session, self.model, self.gpu, self.executor,
+                                            lambda: self.store.current, wall_clock=wall_clock)
+        self.chats.start()
+        self.until(lambda: self.chats.ready)
+
+    def until(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+        drain_until(self.bus, self.outbox, predicate, timeout)
+
+    def of(self, topic: str) -> list[dict]:
+        return self.recorder.of(topic)
+
+    def ended(self) -> int:
+        return len(self.of("job.done")) + len(self.of("job.failed")) + len(self.of("job.cancelled"))
+
+    def ask(self, prompt: str, timeout: float = 30.0) -> dict:
+        """Send a prompt, wait for its answer and for the chat to be saved; the job.done data."""
+        before = self.ended()
+        self.bus.send("ui.send", prompt=prompt)
+        self.until(lambda: self.ended() > before, timeout)
+        assert not self.of("job.failed"), self.of("job.failed")
+        self.until(lambda: not self.chats._unsaved)
+        return self.of("job.done")[-1]
+
+    def close(self) -> None:
+        if self.bus is None:
+            return
+        self.gpu.stop()
+        self.cost.stop()
+        self.chats.close()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.bus.close()
+        self.bus = None
+
+
+@pytest.fixture
+def make_stack(tmp_path):
+    """`make_stack(endpoints, timings, **kwargs)` → a ControllerStack, closed after the test."""
+    made: list[ControllerStack] = []
+
+    def make(endpoints, timings, **kwargs) -> ControllerStack:
+        made.append(ControllerStack(endpoints, tmp_path / f"stack-{len(made)}", timings, **kwargs))
+        return made[-1]
+
+    yield make
+    for stack in made:
+        stack.close()
 
 
 # --- driving the real window ---------------------------------------------------------------------------------------
@@ -104,6 +208,23 @@ class GuiDriver:
     def last_request_id(self) -> str:
         return self.recorder.of("job.submitted")[-1]["request_id"]
 
+    def send(self, text: str) -> str:
+        """Type a prompt, Ctrl+Enter; the request id."""
+        self.type(self.window.prompt.prompt_box, text)
+        self.send_with_ctrl_enter()
+        return self.last_request_id()
+
+    def ended(self, rid: str) -> bool:
+        return any(data.get("request_id") == rid for topic, data in self.recorder.messages
+                   if topic in ("job.done", "job.failed"))
+
+    def ask(self, text: str, timeout: float = 30.0) -> str:
+        """Type a prompt, Ctrl+Enter, wait for its answer (done or failed); the request id."""
+        rid = self.send(text)
+        self.until(lambda: self.ended(rid), timeout, f"the answer to {text!r}")
+        self.update()
+        return rid
+
     def close(self) -> None:
         import gc
 
@@ -111,3 +232,20 @@ class GuiDriver:
         self.top.destroy()
         self.root.update()
         gc.collect()  # collect Tk variables here, on the Tk thread, not later in some worker thread
+
+
+@pytest.fixture
+def gui(root, home):
+    """`gui(**app_kwargs)` → a GuiDriver (env {} unless given), closed after the test; Tk callbacks must not raise."""
+    drivers: list[GuiDriver] = []
+
+    def make(**kwargs) -> GuiDriver:
+        kwargs.setdefault("env", {})
+        drivers.append(GuiDriver(root, **kwargs))
+        return drivers[-1]
+
+    yield make
+    for driver in drivers:
+        if not driver.app._closed:
+            driver.close()
+    assert root.errors == [], f"Tk callbacks raised: {root.errors}"

@@ -140,8 +140,11 @@ def _up(args) -> int:
             print(f"tl-fif cloud up: could not start: {err}", file=sys.stderr)
             return 1
         assert cloud.issuer is not None
+        # Tests reach Redis and moto through these to set what only a running system would (the cost reporter's
+        # figures) and to read state the API does not show (keep-warm after /stop).
         path = write_state({"pid": pid, "info": info, "admin_token_url": cloud.issuer.admin_token_url,
-                            "admin_secret": cloud.issuer.admin_secret})
+                            "admin_secret": cloud.issuer.admin_secret, "redis_url": cloud.redis.url,
+                            "aws_endpoint_url": cloud.aws.resources.endpoint_url})
         emit(info)
         log.info("[cloud] up: API %s, issuer %s (state file %s)", info["api_url"], info["issuer"], path)
         if args.exit_with_stdin:
