@@ -34,7 +34,7 @@ def test_stopped_gpu_is_started_and_the_job_queued(cloud, redis_client):
     assert cloud.state() == "running" and cloud.calls == ["StartInstances"]
     job = _job(redis_client, answer.body["id"])
     assert redis_client.lrange(keys.PENDING, 0, -1) == [job.id.encode()]
-    assert 0 < redis_client.ttl(f"job:{job.id}") <= 300
+    assert 0 < redis_client.ttl(keys.job(job.id)) <= 300
     assert (job.prompt, job.idle, job.user) == (GOOD["prompt"], GOOD["idle"], SUB)
     assert job.reply_s3 == f"s3://{names.LOCAL_RESPONSES_BUCKET}/{job.id}.json"
     assert int(redis_client.get(keys.GPU_STARTED_AT)) == job.timestamp >= before

@@ -155,7 +155,7 @@ def test_missing_body_and_broken_base64_are_400(cloud):
 def test_base64_body_is_decoded(cloud, redis_client):
     answer = invoke(load_event("infer", body={"prompt": "grüß dich", "idle": 3}, base64_body=True))
     assert answer.status == 202, answer
-    job = json.loads(redis_client.get(f"job:{answer.body['id']}"))
+    job = json.loads(redis_client.get(keys.job(answer.body['id'])))
     assert job["prompt"] == "grüß dich" and job["idle"] == 3 and job["user"] == SUB
 
 

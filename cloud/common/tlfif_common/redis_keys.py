@@ -25,15 +25,13 @@ from __future__ import annotations
 
 NS = "{tlfif}"
 
-PENDING = f"{NS}:queue:pending"
-PROCESSING = f"{NS}:queue:processing"
-DEAD = f"{NS}:queue:dead"
-CLAIMED = f"{NS}:claimed"
-ATTEMPTS = f"{NS}:attempts"
+# The queue (workqueue.WorkQueue).
+PENDING, PROCESSING, DEAD = f"{NS}:queue:pending", f"{NS}:queue:processing", f"{NS}:queue:dead"
+CLAIMED, ATTEMPTS = f"{NS}:claimed", f"{NS}:attempts"
+# Marks the router leaves for the watcher, and for its own next request.
 KEEP_WARM = f"{NS}:keepwarm"
-GPU_STARTED_AT = f"{NS}:gpu:started_at"
-START_WANTED = f"{NS}:gpu:start_wanted"
-RATE_LIMIT_PATTERN = f"{NS}:rl:*"
+GPU_STARTED_AT, START_WANTED = f"{NS}:gpu:started_at", f"{NS}:gpu:start_wanted"
+RATE_LIMIT_PATTERN = f"{NS}:rl:*"  # every rate limiter key (tests, operators' redis-cli --scan)
 
 
 def job(job_id: str) -> str:
