@@ -30,9 +30,9 @@ import boto3  # noqa: E402
 import redis  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from tlfif_common import names  # noqa: E402
+from tlfif_common import names, redis_keys  # noqa: E402
 from tlfif_common.jobs import Job  # noqa: E402
-from tlfif_common.workqueue import PROCESSING, WorkQueue  # noqa: E402
+from tlfif_common.workqueue import WorkQueue  # noqa: E402
 from tlfif_local.redis_server import RedisServer  # noqa: E402
 from tlfif_watcher.config import WatcherConfig  # noqa: E402
 from tlfif_watcher.engines.echo import EchoEngine  # noqa: E402
@@ -97,7 +97,7 @@ def main() -> int:
         statuses = {json.loads(s3.get_object(Bucket=BUCKET, Key=f"{job.id}.json")["Body"].read())["status"]
                     for job in jobs}
         assert statuses == {"done"}, statuses
-        assert client.llen(PROCESSING) == 0 and queue.depth() == 0
+        assert client.llen(redis_keys.PROCESSING) == 0 and queue.depth() == 0
         put_ms, redis_ms = micro(s3, client)
 
     rate = n / elapsed
