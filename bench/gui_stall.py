@@ -8,11 +8,13 @@ every 200 ms, the GPU status polls, and the backend is switched to OpenAI for a 
 Prints `max stall X ms`: the longest gap between two heartbeats (a heartbeat is due every 5 ms, so an idle Tk
 thread shows ~5-6 ms). Target: ≤ 50 ms.
 
-By default the AWS backend talks to the test server for the TL-FIF API (tests/support/fake_tlfif_api.py, answers
-grow word by word) and OpenAI to tests/support/fake_openai.py (SSE streaming); `--local-cloud` runs the AWS
-prompts through the embedded local cloud instead (the real router, Redis, watcher and echo engine).
+By default the AWS backend talks to a local cloud process set up as the app tests' (tests/support/app_cloud.py: the
+real router, Redis, watcher and echo engine, answers growing word by word, the month's cost figures published) and
+OpenAI to tests/support/fake_openai.py (SSE streaming); `--local-cloud` runs the AWS prompts through the embedded
+local cloud the app starts itself instead.
 `--screenshot PATH` saves the window after the last answer (needs Pillow: `pip install pillow`).
-`--markdown` makes every answer a longer Markdown one (heading, bold, a list, a fenced code block): the pane renders
+`--markdown` makes every answer a longer Markdown one (heading, bold, a list, a fenced code block; the echo engine
+repeats it from the prompt): the pane renders
 each final answer with tags and embeds Copy buttons, which is what this then measures too.
 """
 from __future__ import annotations
@@ -38,8 +40,9 @@ PROMPTS = ["What does TL-FIF stand for?", "Explain the cold start in one sentenc
 
 
 class Bench:
-    def __init__(self, root, app, prompts: int, switch: bool = True):
+    def __init__(self, root, app, prompts: int, switch: bool = True, markdown: bool = False):
         self.root, self.app, self.prompts = root, app, prompts
+        self.markdown = markdown
         self.window = app.window
         self.sent = 0
         self.done = 0
@@ -68,13 +71,14 @@ class Bench:
             self.window.toolbar.backend_box.event_generate("<<ComboboxSelected>>")
         box = self.window.prompt.prompt_box
         box.focus_force()
-        box.insert("1.0", f"{PROMPTS[self.sent % len(PROMPTS)]} (#{self.sent + 1})")
+        box.insert("1.0", f"{PROMPTS[self.sent % len(PROMPTS)]} (#{self.sent + 1})"
+                   + (f"\n{MARKDOWN_REPLY}" if self.markdown else ""))
         box.event_generate("<Control-Return>")
         self.sent += 1
 
-    def on_done(self, request_id, backend, text, tokens, latency_ms, model, stats) -> None:
+    def on_done(self, request_id, backend, text, model, stats) -> None:
         self.done += 1
-        self.latencies.append(latency_ms)
+        self.latencies.append(stats["latency_ms"])
         self.root.after(20, self.next_prompt)
 
     def on_failed(self, request_id, backend, message) -> None:
@@ -113,20 +117,25 @@ def main(argv: list[str] | None = None) -> int:
     import tkinter as tk
 
     from app.application import Application
-    from app.controllers.backend_base import Timings
+    from app.timings import Timings
     from app.models.settings import Settings
-    from app.services.endpoints import AwsEndpoint, FixedEndpoint
     from support.fake_openai import FakeOpenAI
-    from support.fake_tlfif_api import FakeTlfifApi
 
-    markdown_reply = (lambda prompt: MARKDOWN_REPLY) if args.markdown else None
-    api = FakeTlfifApi(word_delay=0.02, cost={"month_to_date_eur": 4.12, "session_eur": 0.0183,
-                                              "session_seconds": 96}, reply=markdown_reply).start()
+    home = Path(os.environ.get("TMPDIR", "/tmp")) / f"tlfif-gui-stall-{os.getpid()}"
+    home.mkdir(exist_ok=True)
+    cloud = api = None
+    if not args.local_cloud:
+        from support.app_cloud import APP_CLOUD_ARGS, CloudApi
+        from support.local_cloud import CloudProcess
+
+        cloud = CloudProcess.start(APP_CLOUD_ARGS, home / "cloud")
+        api = CloudApi(cloud).start()
+        api.set_month_cost(4.12, [1.5, 2.62])
     openai_srv = FakeOpenAI(reply=MARKDOWN_REPLY if args.markdown else
                             "TL-FIF keeps a private TinyLlama on a GPU that runs only while you use it.",
                             chunk_delay=0.01).start()
     timings = Timings(cost_interval_s=0.2, ping_interval_s=1.0, result_poll_start_s=0.02, result_poll_cap_s=0.1)
-    kwargs = {"endpoints": FixedEndpoint(AwsEndpoint.from_local_info(api.info))}
+    kwargs = {"endpoints": api.endpoints()} if api else {}
     handles = []
     if args.local_cloud:
         from tlfif_local.embedded import start_in_background
@@ -136,14 +145,12 @@ def main(argv: list[str] | None = None) -> int:
             return handles[-1]
         kwargs = {"cloud_starter": starter}
         timings = replace(timings, cost_interval_s=1.0)  # the API allows 5 requests/s per user
-    home = Path(os.environ.get("TMPDIR", "/tmp")) / f"tlfif-gui-stall-{os.getpid()}"
-    home.mkdir(exist_ok=True)
     os.environ["TLFIF_CONFIG"] = str(home / "tl-fif.ini")
     os.environ["TLFIF_DATA_DIR"] = str(home / "data")  # the chat history, away from the user's
     settings = replace(Settings(), openai_base_url=openai_srv.base_url, openai_model="gpt-4o-mini")
     root = tk.Tk()
     app = Application(root, settings=settings, timings=timings, env={"OPENAI_API_KEY": "sk-bench"}, **kwargs)
-    bench = Bench(root, app, args.prompts, switch=not args.no_switch)
+    bench = Bench(root, app, args.prompts, switch=not args.no_switch, markdown=args.markdown)
     try:
         app.start()
         root.update()
@@ -161,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         app.close()
         root.destroy()
-        api.stop()
+        if api:
+            api.stop()
+            cloud.stop()
         openai_srv.stop()
         if xvfb:
             xvfb.stop()
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     gaps.sort()
     print(f"prompts {bench.done}/{args.prompts} answered, {len(bench.failed)} failed, "
           f"backend switched {len(bench.switch_at)} times, "
-          f"{'local cloud' if args.local_cloud else 'test servers'}, {elapsed:.1f} s")
+          f"{'embedded local cloud' if args.local_cloud else 'local cloud process'}, {elapsed:.1f} s")
     if bench.failed:
         print("failures:", *bench.failed[:3], sep="\n  ")
     print(f"answer latency p50 {statistics.median(bench.latencies):.0f} ms" if bench.latencies else "no answers")

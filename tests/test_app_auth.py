@@ -1,26 +1,19 @@
 """Sign-in: authorization code + PKCE (S256) through the local login form and through a browser + localhost
-callback; refresh before expiry; sign in again when refreshing fails. Against a test issuer over HTTP."""
+callback; refresh before expiry; sign in again when refreshing fails. Against the local cloud's issuer, through the
+fault proxy that counts its grants."""
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from app.services.auth import AuthError, BrowserLogin, TokenProvider, _FormParser, token_claims
-from app.services.endpoints import AwsEndpoint, FixedEndpoint
-from support.fake_tlfif_api import FakeTlfifApi
+from tlfif_local.oidc import LocalUser
 from tlfif_local.ports import free_port
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def api():
-    with FakeTlfifApi() as server:
-        yield server
 
 
 def scripted_browser(seen: list):
@@ -43,29 +36,28 @@ def scripted_browser(seen: list):
 
 def test_local_user_signs_in_without_a_browser(api):
     notes = []
-    tokens = TokenProvider(FixedEndpoint(AwsEndpoint.from_local_info(api.info)),
+    tokens = TokenProvider(api.endpoints(),
                            notify=lambda topic, **data: notes.append((topic, data)),
                            browser_agent=BrowserLogin(open_browser=lambda url: pytest.fail("no browser wanted")))
     id_token = tokens.get(interactive=False)
-    assert id_token in api.issued and api.logins == 1
-    assert token_claims(id_token)["email"] == "local-user@tl-fif.local"
-    assert tokens.user == "local-user@tl-fif.local"
+    assert id_token in api.issued() and len(api.grants("authorization_code")) == 1
+    email = LocalUser("local-user").email
+    assert token_claims(id_token)["email"] == email and tokens.user == email
     assert [t for t, _ in notes] == ["auth.signing_in", "auth.signed_in"]
     assert all(id_token not in repr(data) for _, data in notes), "tokens never travel on the bus"
-    assert tokens.get() == id_token and api.logins == 1  # held in memory
+    assert tokens.get() == id_token and len(api.grants("authorization_code")) == 1  # held in memory
 
 
 def test_browser_login_catches_the_code_on_the_localhost_callback(api):
     port = free_port()
-    endpoint = replace(AwsEndpoint.from_local_info(api.info), browser=True,
-                       redirect_uri=f"http://localhost:{port}/callback")
+    endpoints = api.endpoints(browser=True, redirect_uri=f"http://localhost:{port}/callback")
     seen: list = []
-    tokens = TokenProvider(FixedEndpoint(endpoint), browser_agent=BrowserLogin(open_browser=scripted_browser(seen),
+    tokens = TokenProvider(endpoints, browser_agent=BrowserLogin(open_browser=scripted_browser(seen),
                                                                                timeout_s=10))
     assert tokens.get(interactive=False) is None, "a poller never opens a browser"
     assert seen == []
     id_token = tokens.get(interactive=True)
-    assert id_token in api.issued
+    assert id_token in api.issued()
     query = parse_qs(urlsplit(seen[0]).query)
     assert query["code_challenge_method"] == ["S256"] and query["client_id"] == [api.info["client_id"]]
     assert query["redirect_uri"] == [f"http://localhost:{port}/callback"]
@@ -73,10 +65,9 @@ def test_browser_login_catches_the_code_on_the_localhost_callback(api):
 
 
 def test_browser_login_gives_up_when_nobody_signs_in(api):
-    endpoint = replace(AwsEndpoint.from_local_info(api.info), browser=True,
-                       redirect_uri=f"http://localhost:{free_port()}/callback")
+    endpoints = api.endpoints(browser=True, redirect_uri=f"http://localhost:{free_port()}/callback")
     notes = []
-    tokens = TokenProvider(FixedEndpoint(endpoint), notify=lambda topic, **data: notes.append(topic),
+    tokens = TokenProvider(endpoints, notify=lambda topic, **data: notes.append(topic),
                            browser_agent=BrowserLogin(open_browser=lambda url: True, timeout_s=0.5))
     with pytest.raises(AuthError, match="no login within"):
         tokens.get()
@@ -85,19 +76,19 @@ def test_browser_login_gives_up_when_nobody_signs_in(api):
 
 def test_an_expired_token_is_refreshed_and_a_refused_refresh_signs_in_again(api):
     now = [1_000_000.0]
-    tokens = TokenProvider(FixedEndpoint(AwsEndpoint.from_local_info(api.info)), clock=lambda: now[0])
+    tokens = TokenProvider(api.endpoints(), clock=lambda: now[0])
     first = tokens.get()
     now[0] += 3600 - 30  # inside the refresh leeway
     second = tokens.get()
-    assert second != first and api.refreshes == 1 and api.logins == 1
-    api._refresh.clear()  # the issuer no longer accepts the refresh token
+    assert second != first and len(api.grants("refresh_token")) == 1 and len(api.grants("authorization_code")) == 1
+    api.refuse_refresh()
     now[0] += 3600
     third = tokens.get()
-    assert third not in (first, second) and api.logins == 2
+    assert third not in (first, second) and len(api.grants("authorization_code")) == 2
 
 
 def test_invalidate_after_a_401_forces_a_new_token(api):
-    tokens = TokenProvider(FixedEndpoint(AwsEndpoint.from_local_info(api.info)))
+    tokens = TokenProvider(api.endpoints())
     first = tokens.get()
     tokens.invalidate(first)
-    assert tokens.get() != first and api.refreshes == 1
+    assert tokens.get() != first and len(api.grants("refresh_token")) == 1

@@ -1,83 +1,29 @@
-"""Controllers without widgets: intents in on the bus, outcomes out, against a test server for the TL-FIF API.
-The test thread plays the Tk thread: it publishes intents and drains the outbox itself."""
+"""Controllers without widgets: intents in on the bus, outcomes out, against the local cloud (faults from the proxy
+in front of it). The test thread plays the Tk thread: it publishes intents and drains the outbox itself."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
 
-from app.bus import Bus, Outbox
-from app.controllers.backend_base import COLD_START_MESSAGE, BackendContext, Timings
-from app.controllers.backends import REGISTRY, create_all, labels
-from app.controllers.cost_controller import CostController
-from app.controllers.gpu_controller import GpuController
-from app.controllers.job_controller import JobController
-from app.controllers.settings_controller import SettingsController, SettingsStore
-from app.models.conversation import Conversation
-from app.models.gpu import GpuModel
+from app.backends.aws import COLD_START_MESSAGE
+from app.backends.registry import REGISTRY, labels
 from app.models.settings import Settings
 from app.services import config_file
-from app.services.auth import TokenProvider
-from app.services.endpoints import AwsEndpoint, FixedEndpoint
-from support.app_harness import Recorder, drain_until
+from app.timings import Timings
+from support.app_cloud import BOOT_S
 from support.fake_openai import FakeOpenAI
-from support.fake_tlfif_api import FakeTlfifApi
 
 pytestmark = pytest.mark.timeout(60)
 
 TIMINGS = Timings(retry_delays=(0.05, 0.1, 0.2), cold_start_retry_s=0.1, result_poll_start_s=0.01,
                   result_poll_cap_s=0.05, ping_interval_s=0.2, ping_starting_s=0.05, ping_after_stop_s=0.05,
                   cost_interval_s=0.1, progress_min_interval_s=0.0)
-TOPICS = ["job.rejected", "job.submitted", "job.queued", "job.retrying", "job.progress", "job.done", "job.failed",
-          "gpu.state", "cost.updated", "cost.paused", "auth.key_needed", "auth.signed_in", "settings.saved",
-          "settings.invalid", "settings.warning"]
-
-
-class Stack:
-    def __init__(self, api: FakeTlfifApi, tmp_path, settings: Settings | None = None, env=None):
-        self.bus, self.outbox = Bus(), Outbox()
-        self.recorder = Recorder(self.bus, TOPICS)
-        self.path = tmp_path / "tl-fif.ini"
-        self.store = SettingsStore(settings or Settings(), self.path)
-        endpoints = FixedEndpoint(AwsEndpoint.from_local_info(api.info))
-        self.tokens = TokenProvider(endpoints, notify=self.outbox.post)
-        ctx = BackendContext(settings=lambda: self.store.current, endpoints=endpoints, tokens=self.tokens,
-                             timings=TIMINGS, env=env if env is not None else {})
-        self.backends = create_all(ctx)
-        self.executor = ThreadPoolExecutor(4)
-        self.conversation = Conversation()
-        self.settings = SettingsController(self.bus, self.store, tuple(self.backends))
-        self.jobs = JobController(self.bus, self.outbox, self.backends, self.store, self.conversation,
-                                  self.executor, TIMINGS)
-        self.gpu = GpuController(self.bus, self.outbox, self.backends["aws"], GpuModel(), self.executor, TIMINGS,
-                                 self.conversation)
-        self.cost = CostController(self.bus, self.outbox, self.backends["aws"], TIMINGS)
-
-    def until(self, predicate, timeout=10.0):
-        drain_until(self.bus, self.outbox, predicate, timeout)
-
-    def of(self, topic):
-        return self.recorder.of(topic)
-
-    def close(self):
-        self.gpu.stop()
-        self.cost.stop()
-        self.executor.shutdown(wait=True, cancel_futures=True)
-        self.bus.close()
 
 
 @pytest.fixture
-def api():
-    with FakeTlfifApi(word_delay=0.02) as server:
-        yield server
-
-
-@pytest.fixture
-def stack(api, tmp_path):
-    s = Stack(api, tmp_path)
-    yield s
-    s.close()
+def stack(api, make_stack):
+    return make_stack(api.endpoints(), TIMINGS)
 
 
 def test_the_registry_lists_both_backends_aws_first():
@@ -86,7 +32,8 @@ def test_the_registry_lists_both_backends_aws_first():
 
 
 def test_send_runs_the_job_and_publishes_each_stage(stack, api):
-    stack.bus.send("ui.send", prompt="What is TL-FIF?")
+    prompt = " ".join(["What is TL-FIF?"] * 15)  # long enough for the watcher to write it growing
+    stack.bus.send("ui.send", prompt=prompt)
     stack.until(lambda: stack.of("job.done") or stack.of("job.failed"))
     assert not stack.of("job.failed")
     rid = stack.of("job.submitted")[0]["request_id"]
@@ -94,8 +41,8 @@ def test_send_runs_the_job_and_publishes_each_stage(stack, api):
     assert topics[0] == "job.submitted" and topics[1] == "job.queued" and topics[-1] == "job.done"
     assert topics.count("job.progress") >= 2
     done = stack.of("job.done")[0]
-    assert done["text"] == api.reply("What is TL-FIF?") and done["latency_ms"] > 0 and done["backend"] == "aws"
-    assert stack.conversation.get(rid).status == "done"
+    assert done["text"] == api.reply(prompt) and done["stats"]["latency_ms"] > 0 and done["backend"] == "aws"
+    assert stack.exchanges.get(rid).status == "done"
     assert stack.of("auth.signed_in"), "the first AWS use signed the local user in"
 
 
@@ -129,39 +76,33 @@ def test_the_idle_setting_is_validated_saved_and_sent_with_the_next_prompt(stack
     assert api.calls_to("POST", "/infer")[0].body["idle"] == 12
 
 
-def test_backend_switch_is_saved_and_the_next_prompt_goes_to_openai(api, tmp_path):
+def test_backend_switch_is_saved_and_the_next_prompt_goes_to_openai(api, make_stack):
     with FakeOpenAI(reply="from openai", api_key="sk-x") as srv:
         settings = replace(Settings(), openai_base_url=srv.base_url, openai_model="m")
-        s = Stack(api, tmp_path, settings, env={"OPENAI_API_KEY": "sk-x"})
-        try:
-            s.bus.send("ui.backend_selected", backend="openai")
-            assert config_file.load(s.path).settings.backend == "openai"
-            s.bus.send("ui.send", prompt="hello")
-            s.until(lambda: s.of("job.done") or s.of("job.failed"))
-            assert s.of("job.done")[0]["text"] == "from openai" and s.of("job.done")[0]["backend"] == "openai"
-            assert not api.calls_to("POST", "/infer")
-        finally:
-            s.close()
+        s = make_stack(api.endpoints(), TIMINGS, settings=settings, env={"OPENAI_API_KEY": "sk-x"})
+        s.bus.send("ui.backend_selected", backend="openai")
+        assert config_file.load(s.path).settings.backend == "openai"
+        s.bus.send("ui.send", prompt="hello")
+        s.until(lambda: s.of("job.done") or s.of("job.failed"))
+        assert s.of("job.done")[0]["text"] == "from openai" and s.of("job.done")[0]["backend"] == "openai"
+        assert not api.calls_to("POST", "/infer")
 
 
-def test_openai_without_a_key_asks_for_one_and_sends_when_it_arrives(api, tmp_path):
+def test_openai_without_a_key_asks_for_one_and_sends_when_it_arrives(api, make_stack):
     with FakeOpenAI(reply="keyed", api_key="sk-typed") as srv:
         settings = replace(Settings(), backend="openai", openai_base_url=srv.base_url)
-        s = Stack(api, tmp_path, settings, env={})
-        try:
-            s.bus.send("ui.send", prompt="hello")
-            assert s.of("auth.key_needed") == [{"backend": "openai", "backend_label": "OpenAI"}]
-            assert not s.of("job.submitted")
-            s.bus.send("ui.api_key_entered", backend="openai", key="sk-typed")
-            s.until(lambda: s.of("job.done") or s.of("job.failed"))
-            assert s.of("job.done")[0]["text"] == "keyed"
-            assert "sk-typed" not in s.path.read_text() if s.path.exists() else True
-        finally:
-            s.close()
+        s = make_stack(api.endpoints(), TIMINGS, settings=settings, env={})
+        s.bus.send("ui.send", prompt="hello")
+        assert s.of("auth.key_needed") == [{"backend": "openai", "backend_label": "OpenAI"}]
+        assert not s.of("job.submitted")
+        s.bus.send("ui.api_key_entered", backend="openai", key="sk-typed")
+        s.until(lambda: s.of("job.done") or s.of("job.failed"))
+        assert s.of("job.done")[0]["text"] == "keyed"
+        assert "sk-typed" not in s.path.read_text() if s.path.exists() else True
 
 
 def test_a_failure_is_published_with_the_backend_tag_and_the_app_stays_usable(stack, api):
-    api.infer_statuses = [400]
+    api.fail("POST", "/infer", 400)
     stack.bus.send("ui.send", prompt="first")
     stack.until(lambda: stack.of("job.failed"))
     assert stack.of("job.failed")[0]["message"].startswith("[aws] the API refused the prompt")
@@ -170,9 +111,8 @@ def test_a_failure_is_published_with_the_backend_tag_and_the_app_stays_usable(st
 
 
 def test_cold_start_retries_publish_the_message(stack, api):
-    api.infer_statuses = [502, 504, 502, 502]
-    api.set_gpu("pending")
-    api.boot_s = 0.5
+    api.boot_gpu()
+    api.fail("POST", "/infer", 502, 504, 502, 502)
     stack.bus.send("ui.send", prompt="cold")
     stack.until(lambda: stack.of("job.done") or stack.of("job.failed"))
     messages = [m["message"] for m in stack.of("job.retrying")]
@@ -183,25 +123,25 @@ def test_cold_start_retries_publish_the_message(stack, api):
 
 
 def test_starting_gpu_shows_progress_and_pauses_cost_polling(stack, api):
-    api.set_gpu("stopped")
-    api.boot_s, api.eta = 1.0, 2
-    api.cost = {"month_to_date_eur": 1.5}
+    api.stop_gpu()
+    api.set_month_cost(1.5, [])
     stack.gpu.start()
     stack.cost.start()
     stack.until(lambda: stack.of("cost.updated"))
-    assert stack.of("cost.updated")[-1]["text"] == "Month €1.50"
+    assert stack.of("cost.updated")[-1]["text"].startswith("Month €1.50")
     stack.bus.send("ui.send", prompt="wake up")
     stack.until(lambda: any(m["state"] == "starting" for m in stack.of("gpu.state")))
     assert stack.cost.paused and stack.of("cost.paused")[-1] == {"paused": True}
     starting = [m for m in stack.of("gpu.state") if m["state"] == "starting"]
     assert 0 <= starting[0]["progress"] < 1
-    stack.until(lambda: stack.of("job.done"), timeout=15)
+    stack.until(lambda: stack.of("job.done"), timeout=15 + BOOT_S)
     stack.until(lambda: stack.of("gpu.state")[-1]["state"] == "ready")
     stack.until(lambda: stack.of("cost.paused")[-1] == {"paused": False})
     assert stack.of("gpu.state")[-1]["idle_left_s"] > 0, "the idle countdown runs after the answer"
 
 
 def test_stop_gpu_shows_stopping_then_stopped(stack, api):
+    api.ready_gpu()
     stack.gpu.start()
     stack.until(lambda: stack.of("gpu.state") and stack.of("gpu.state")[-1]["state"] == "ready")
     stack.bus.send("ui.stop_gpu")
@@ -213,6 +153,7 @@ def test_stop_gpu_shows_stopping_then_stopped(stack, api):
 
 
 def test_cost_route_absent_shows_a_dash(stack, api):
+    api.fail("GET", "/cost", 404)  # a stack deployed before the route existed
     stack.cost.start()
     stack.until(lambda: stack.of("cost.updated"))
     assert stack.of("cost.updated")[0] == {"text": "—", "data": None}

@@ -1,8 +1,9 @@
 """Answers in the real window under Xvfb: Stop generating end to end (Esc and the Stop button), the stats and cost
 line under each answer, Markdown rendering and the Copy buttons.
 
-Stop on AWS runs against a local cloud of its own (router, Redis, watcher, slow echo engine): the pane says stopped,
-the result object says `cancelled` with less than the whole echo, and the watcher logged closing the engine stream.
+Stop on AWS runs against the session's local cloud (router, Redis, watcher, echo engine) through the fault proxy: the
+pane says stopped, the result object says `cancelled` with less than the whole echo, and the watcher logged closing
+the engine stream.
 Stop on OpenAI runs against the fake OpenAI server, which records that the client hung up before the end."""
 from __future__ import annotations
 
@@ -11,22 +12,18 @@ from dataclasses import replace
 from tkinter import font as tkfont
 
 import pytest
-import requests
 
-from app.controllers.backend_base import Timings
+from app.timings import Timings
 from app.models.settings import Settings
 from app.services.endpoints import AwsEndpoint, FixedEndpoint
-from support.app_harness import GuiDriver
 from support.fake_openai import FakeOpenAI
-from support.fake_tlfif_api import FakeTlfifApi
-from support.local_cloud import RELAXED_THROTTLE
 from support.xvfb import xvfb_display  # noqa: F401  (session fixture)
 from tlfif_common import prices
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(90)]
 
 FAST = Timings(result_poll_start_s=0.02, result_poll_cap_s=0.1, ping_interval_s=0.5, cost_interval_s=0.3)
-# On the local cloud, polls stay well under the API's 5 requests/s per user.
+# On the session's `local_cloud`, polls stay well under the API's 5 requests/s per user.
 CLOUD = Timings(ping_interval_s=2.0, ping_starting_s=0.5, cost_interval_s=3.0, result_poll_start_s=0.05,
                 result_poll_cap_s=0.3)
 LONG = " ".join(f"w{i}" for i in range(200))
@@ -35,34 +32,8 @@ MARKDOWN_REPLY = ("## Result\nUse **pip** and *then* run `make test`:\n```sh\npi
 
 
 @pytest.fixture
-def api():
-    """The TL-FIF API test server (for the AWS backend and the status line's polls)."""
-    with FakeTlfifApi(word_delay=0.01) as server:
-        yield server
-
-
-@pytest.fixture
-def gui(root, home):
-    drivers: list[GuiDriver] = []
-
-    def make(**kwargs) -> GuiDriver:
-        kwargs.setdefault("env", {})
-        driver = GuiDriver(root, **kwargs)
-        driver.recorder.messages.clear()
-        drivers.append(driver)
-        return driver
-
-    yield make
-    for driver in drivers:
-        if not driver.app._closed:
-            driver.close()
-    assert root.errors == [], f"Tk callbacks raised: {root.errors}"
-
-
-def send(d: GuiDriver, text: str) -> str:
-    d.type(d.window.prompt.prompt_box, text)
-    d.send_with_ctrl_enter()
-    return d.last_request_id()
+def gui(gui, api):
+    return lambda **kwargs: gui(**{"settings": Settings(), "endpoints": api.endpoints(), "timings": FAST, **kwargs})
 
 
 def tagged(pane, tag: str) -> list[str]:
@@ -71,48 +42,34 @@ def tagged(pane, tag: str) -> list[str]:
     return [pane.get(ranges[i], ranges[i + 1]) for i in range(0, len(ranges), 2)]
 
 
-def ended(d: GuiDriver, rid: str) -> bool:
-    return any(data.get("request_id") == rid for topic, data in d.recorder.messages
-               if topic in ("job.done", "job.failed"))
-
-
-def test_esc_stops_an_aws_answer_at_the_watcher(gui, local_cloud_factory):
-    cloud = local_cloud_factory("--boot-seconds", "1", "--echo-delay-ms", "150", *RELAXED_THROTTLE)
-    d = gui(settings=Settings(), endpoints=FixedEndpoint(AwsEndpoint.from_local_info(cloud.info)), timings=CLOUD)
-    submissions = []
-    aws = d.app.backends["aws"]
-    send_prompt = aws.send_prompt
-
-    def keep_submission(request, events):
-        submissions.append(send_prompt(request, events))
-        return submissions[-1]
-
-    aws.send_prompt = keep_submission
+def test_esc_stops_an_aws_answer_at_the_watcher(gui, api):
+    api.ready_gpu()
+    d = gui(timings=CLOUD)
     w = d.window
     assert w.prompt.stop_btn.instate(["disabled"]), "nothing in flight: Stop is disabled"
-    prompt = "please repeat all of these words slowly so that there is time to stop the answer halfway"
-    rid = send(d, prompt)
+    prompt = "please repeat all of these words " + LONG  # 20 ms a word: time to stop the answer halfway
+    rid = d.send(prompt)
     assert w.prompt.stop_btn.instate(["!disabled"]), "Stop is enabled while the request is in flight"
-    d.until(lambda: len(w.output.answer_text(rid).split()) >= 4 or ended(d, rid), 60, "the answer growing")
-    assert not ended(d, rid), "the echo finished before it could be stopped"
+    d.until(lambda: len(w.output.answer_text(rid).split()) >= 4 or d.ended(rid), 60, "the answer growing")
+    assert not d.ended(rid), "the echo finished before it could be stopped"
 
     w.prompt.prompt_box.focus_force()
     w.prompt.prompt_box.event_generate("<Escape>")
     d.update()
     assert w.prompt.stop_btn.instate(["disabled"]) and w.output.meta_text(rid) == "stopping…"
-    d.until(lambda: d.app.conversation.get(rid).status != "pending", 30, "the stop to come back")
+    d.until(lambda: d.app.exchanges.get(rid).status != "pending", 30, "the stop to come back")
 
-    exchange = d.app.conversation.get(rid)
+    exchange = d.app.exchanges.get(rid)
     assert exchange.status == "stopped", exchange.error
-    full_echo = f"[echo engine: no model loaded] You said: {prompt}"
-    doc = requests.get(submissions[0].result_url, timeout=10).json()
+    full_echo = api.reply(prompt)
+    doc = api.result(api.calls_to("POST", "/infer")[0].answer["result_url"])
     assert doc["status"] == "cancelled", doc
     assert doc["text"] == exchange.text and 0 < len(doc["text"]) < len(full_echo)
     assert w.output.answer_text(rid) == doc["text"]
     meta = w.output.meta_text(rid)
     assert meta.startswith("stopped · TTFT ") and "GPU €" in meta, meta
     assert w.prompt.send_btn.instate(["!disabled"]) and w.prompt.stop_btn.instate(["disabled"])
-    watcher_log = [json.loads(line) for line in cloud.log_text().splitlines() if line.startswith("{")]
+    watcher_log = [json.loads(line) for line in api.cloud.log_text().splitlines() if line.startswith("{")]
     closed = [e for e in watcher_log if e.get("job_id") == doc["id"] and "closing the engine stream" in
               str(e.get("message") or e.get("msg") or "")]
     assert closed, "the watcher closed the engine stream for this job"
@@ -121,16 +78,15 @@ def test_esc_stops_an_aws_answer_at_the_watcher(gui, local_cloud_factory):
 def test_the_stop_button_hangs_up_an_openai_stream(gui, api):
     with FakeOpenAI(reply=LONG, chunk_delay=0.03, model="gpt-4o-mini") as srv:
         settings = replace(Settings(), backend="openai", openai_base_url=srv.base_url, openai_model="gpt-4o-mini")
-        d = gui(settings=settings, env={"OPENAI_API_KEY": "sk-test"}, timings=FAST,
-                endpoints=FixedEndpoint(AwsEndpoint.from_local_info(api.info)))
+        d = gui(settings=settings, env={"OPENAI_API_KEY": "sk-test"})
         w = d.window
-        rid = send(d, "go on and on")
+        rid = d.send("go on and on")
         d.until(lambda: len(w.output.answer_text(rid).split()) >= 4, 15, "the answer growing")
         w.prompt.stop_btn.invoke()
-        d.until(lambda: d.app.conversation.get(rid).status != "pending", 15, "the stop to come back")
+        d.until(lambda: d.app.exchanges.get(rid).status != "pending", 15, "the stop to come back")
         record = srv.wait_closed()
     assert record.client_closed and not record.completed
-    exchange = d.app.conversation.get(rid)
+    exchange = d.app.exchanges.get(rid)
     assert exchange.status == "stopped" and LONG.startswith(exchange.text) and exchange.text != LONG
     assert w.output.answer_text(rid) == exchange.text
     assert w.output.meta_text(rid).startswith("stopped · TTFT ")
@@ -138,14 +94,12 @@ def test_the_stop_button_hangs_up_an_openai_stream(gui, api):
 
 
 def test_aws_answer_is_rendered_with_stats_cost_and_copy_buttons(gui, api, root):
-    api.reply = lambda prompt: MARKDOWN_REPLY
-    d = gui(settings=Settings(), endpoints=FixedEndpoint(AwsEndpoint.from_local_info(api.info)), timings=FAST)
+    d = gui()
     w = d.window
-    rid = send(d, "how do I test it")
-    d.until(lambda: ended(d, rid), 15, "the answer")
+    rid = d.ask("Reply:\n" + MARKDOWN_REPLY)  # the echo engine repeats it after its label
     out = w.output
-    assert out.answer_text(rid) == ("Result\nUse pip and then run make test:\nsh\npip install tl-fif\nmake test\n"
-                                    "• one\n• two")
+    assert out.answer_text(rid) == (f"{api.reply('Reply:')}\nResult\nUse pip and then run make test:\nsh\n"
+                                    "pip install tl-fif\nmake test\n• one\n• two")
     bold, code_block = tagged(out, "md_bold"), tagged(out, "md_code_block")
     assert "pip" in bold and code_block == ["pip install tl-fif\nmake test\n"]
     assert out.tag_ranges("md_h2") and out.tag_ranges("md_list1") and out.tag_ranges("md_italic")
@@ -159,17 +113,15 @@ def test_aws_answer_is_rendered_with_stats_cost_and_copy_buttons(gui, api, root)
     code_copy.invoke()
     assert root.clipboard_get() == "pip install tl-fif\nmake test"
     out.answer_copy_buttons[rid].invoke()
-    assert root.clipboard_get() == MARKDOWN_REPLY
+    assert root.clipboard_get() == api.reply("Reply:\n" + MARKDOWN_REPLY)
     assert out.answer_copy_buttons[rid]["text"] == "Copied"
 
 
 def test_local_cloud_answer_is_rendered_with_stats_cost_and_copy(gui, local_cloud, root):
     """The same on the local cloud: the echo engine repeats the Markdown it is sent; router and watcher between."""
-    d = gui(settings=Settings(), endpoints=FixedEndpoint(AwsEndpoint.from_local_info(local_cloud.info)),
-            timings=CLOUD)
+    d = gui(endpoints=FixedEndpoint(AwsEndpoint.from_local_info(local_cloud.info)), timings=CLOUD)
     out = d.window.output
-    rid = send(d, "Use **pip**:\n```sh\npip install tl-fif\n```\n- one")
-    d.until(lambda: ended(d, rid), 60, "the answer")
+    rid = d.ask("Use **pip**:\n```sh\npip install tl-fif\n```\n- one", 60)
     done = d.recorder.of("job.done")[-1]
     assert done["request_id"] == rid and "You said: Use pip:" in out.answer_text(rid)
     assert "pip" in tagged(out, "md_bold") and tagged(out, "md_code_block") == ["pip install tl-fif\n"]
@@ -184,11 +136,9 @@ def test_local_cloud_answer_is_rendered_with_stats_cost_and_copy(gui, local_clou
 def test_openai_answer_shows_its_token_cost_or_cost_unknown(gui, api):
     with FakeOpenAI(reply="Short **answer**.", model="gpt-4o-mini") as srv:
         settings = replace(Settings(), backend="openai", openai_base_url=srv.base_url, openai_model="gpt-4o-mini")
-        d = gui(settings=settings, env={"OPENAI_API_KEY": "sk-test"}, timings=FAST,
-                endpoints=FixedEndpoint(AwsEndpoint.from_local_info(api.info)))
+        d = gui(settings=settings, env={"OPENAI_API_KEY": "sk-test"})
         w = d.window
-        rid = send(d, "be brief")
-        d.until(lambda: ended(d, rid), 15, "the answer")
+        rid = d.ask("be brief")
         stats = d.recorder.of("job.done")[-1]["stats"]
         assert (stats["prompt_tokens"], stats["tokens"]) == (2, 2), "the usage the server reported"
         usd = prices.load().openai_cost_usd("gpt-4o-mini", prompt_tokens=2, completion_tokens=2)
@@ -199,6 +149,5 @@ def test_openai_answer_shows_its_token_cost_or_cost_unknown(gui, api):
 
         srv.model = "my-local-llama"
         d.app.store.current = replace(d.app.store.current, openai_model="my-local-llama")
-        rid2 = send(d, "and you")
-        d.until(lambda: ended(d, rid2), 15, "the second answer")
+        rid2 = d.ask("and you")
         assert w.output.meta_text(rid2).endswith("cost unknown · my-local-llama")

@@ -1,5 +1,6 @@
 """The real Tk window under Xvfb, driven with real key events: every RQL 1.1 widget, both backends, restarts.
-The AWS backend talks to a test server speaking the TL-FIF API (the local cloud run is test_gui_local_cloud.py)."""
+The AWS backend talks to the session's local cloud through the fault proxy (the embedded local cloud the app starts
+itself is test_gui_local_cloud.py)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from app.controllers.backend_base import COLD_START_MESSAGE, Timings
+from app.backends.aws import COLD_START_MESSAGE
+from app.timings import Timings
 from app.models.settings import Settings
 from app.services import config_file
-from app.services.endpoints import AwsEndpoint, FixedEndpoint
 from app.views import styles
+from support.app_cloud import BOOT_S
 from support.app_harness import GuiDriver
 from support.fake_openai import FakeOpenAI
-from support.fake_tlfif_api import FakeTlfifApi
 from support.xvfb import xvfb_display  # noqa: F401  (session fixture)
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
@@ -24,29 +25,12 @@ TIMINGS = Timings(retry_delays=(0.05, 0.1, 0.2), cold_start_retry_s=0.2, result_
                   cost_interval_s=0.3)
 
 
-@pytest.fixture
-def api():
-    with FakeTlfifApi(word_delay=0.03) as server:
-        yield server
+SECOND_LINE = "second line " + " ".join(f"w{i}" for i in range(30))  # the echo engine: 20 ms a word
 
 
 @pytest.fixture
-def gui(root, home, api):
-    drivers = []
-
-    def make(**kwargs):
-        kwargs.setdefault("endpoints", FixedEndpoint(AwsEndpoint.from_local_info(api.info)))
-        kwargs.setdefault("timings", TIMINGS)
-        kwargs.setdefault("env", {})
-        driver = GuiDriver(root, **kwargs)
-        drivers.append(driver)
-        return driver
-
-    yield make
-    for driver in drivers:
-        if not driver.app._closed:
-            driver.close()
-    assert root.errors == [], f"Tk callbacks raised: {root.errors}"
+def gui(gui, api):
+    return lambda **kwargs: gui(**{"endpoints": api.endpoints(), "timings": TIMINGS, **kwargs})
 
 
 def files_under(home: Path) -> list[Path]:
@@ -94,7 +78,7 @@ def test_the_window_and_its_widgets(gui):
     assert list(w.toolbar.backend_box["values"]) == ["AWS TinyLlama", "OpenAI"]
     assert w.toolbar.idle_var.get() == "5"
     assert (float(w.toolbar.idle_spin["from"]), float(w.toolbar.idle_spin["to"])) == (1.0, 30.0)
-    d.until(lambda: w.toolbar.cost_label["text"] == "Cost: —", what="the cost label")
+    d.until(lambda: w.toolbar.cost_label["text"].startswith("Cost: Month —"), what="the cost label")
 
 
 def test_closing_cancels_the_pump_and_the_pollers(gui):
@@ -112,19 +96,19 @@ def test_closing_cancels_the_pump_and_the_pollers(gui):
 def test_prompt_on_aws_answer_grows_with_latency_and_no_token_on_disk(gui, api, home):
     d = gui()
     box = d.window.prompt.prompt_box
-    d.type(box, "Hello GPU\nsecond line")
-    assert box.get("1.0", "end-1c") == "Hello GPU\nsecond line", "Enter makes a newline, it does not send"
+    d.type(box, f"Hello GPU\n{SECOND_LINE}")
+    assert box.get("1.0", "end-1c") == f"Hello GPU\n{SECOND_LINE}", "Enter makes a newline, it does not send"
     assert not d.recorder.of("job.submitted")
     rid, seen = ask_and_watch(d, "")
-    expected = api.reply("Hello GPU\nsecond line")
+    expected = api.reply(f"Hello GPU\n{SECOND_LINE}")
     assert len(seen) >= 3 and seen[-1] == expected, seen
     assert all(b.startswith(a) for a, b in zip(seen, seen[1:], strict=False)), "the answer grows in place"
     out = d.window.output.get("1.0", "end")
-    assert "You → AWS TinyLlama" in out and "Hello GPU\nsecond line" in out
+    assert "You → AWS TinyLlama" in out and f"Hello GPU\n{SECOND_LINE}" in out
     assert " · total " in d.window.output.meta_text(rid)  # the stats line (TTFT · tok/s · … · cost)
     assert box.get("1.0", "end-1c") == ""
     assert api.calls_to("POST", "/infer")[0].auth.startswith("Bearer ")
-    assert_no_token_on_disk(home, api.issued)
+    assert_no_token_on_disk(home, api.issued())
 
 
 def test_empty_prompt_shows_a_hint_and_sends_nothing(gui, api):
@@ -164,10 +148,11 @@ def test_switching_backend_mid_session_with_the_key_dialog(gui, api, home):
         rid3, _ = ask_and_watch(d, "back to aws")
         assert d.recorder.of("job.done")[-1]["backend"] == "aws"
         assert config_file.load().settings.backend == "aws"
-        assert_no_token_on_disk(home, api.issued + ["sk-typed-in-dialog"])
+        assert_no_token_on_disk(home, api.issued() + ["sk-typed-in-dialog"])
 
 
 def test_stop_gpu_shows_stopping_then_stopped(gui, api):
+    api.ready_gpu()
     d = gui()
     status = d.window.status
     d.until(lambda: status.gpu_label["text"].startswith("GPU ready"), what="GPU ready")
@@ -206,9 +191,8 @@ def test_idle_timeout_is_validated_saved_and_survives_a_restart(gui, api, home):
 
 
 def test_cold_start_shows_progress_and_pauses_cost(gui, api):
-    api.set_gpu("stopped")
-    api.boot_s, api.eta = 2.0, 3
-    api.cost = {"month_to_date_eur": 2.5, "session_eur": 0.01, "session_seconds": 30}
+    api.stop_gpu()
+    api.set_month_cost(2.5, [2.5])
     d = gui()
     status, cost = d.window.status, d.window.toolbar.cost_label
     d.until(lambda: cost["text"].startswith("Cost: Month €2.50"), what="cost shown")
@@ -216,7 +200,8 @@ def test_cold_start_shows_progress_and_pauses_cost(gui, api):
     d.send_with_ctrl_enter()
     d.until(lambda: status.gpu_label["text"].startswith("GPU starting"), what="starting")
     rid = d.last_request_id()
-    d.until(lambda: d.window.output.meta_text(rid).startswith("GPU starting (~3 s)"), what="pane says starting")
+    d.until(lambda: d.window.output.meta_text(rid).startswith(f"GPU starting (~{round(BOOT_S)} s)"),
+            what="pane says starting")
     d.until(lambda: status.progress.winfo_ismapped() and float(status.progress["value"]) > 20, what="progress")
     assert str(status.progress["mode"]) == "determinate"
     assert cost["text"].endswith("(paused while the GPU starts)")
@@ -227,9 +212,8 @@ def test_cold_start_shows_progress_and_pauses_cost(gui, api):
 
 
 def test_502_retries_then_the_cold_start_message(gui, api):
-    api.infer_statuses = [502, 504, 502, 502, 502]
-    api.set_gpu("pending")
-    api.boot_s = 1.5
+    api.boot_gpu()
+    api.fail("POST", "/infer", 502, 504, 502, 502, 502)
     d = gui()
     d.type(d.window.prompt.prompt_box, "are you there")
     d.send_with_ctrl_enter()
@@ -244,7 +228,7 @@ def test_502_retries_then_the_cold_start_message(gui, api):
 
 
 def test_an_error_is_shown_in_the_pane_and_the_app_stays_usable(gui, api):
-    api.infer_statuses = [400]
+    api.fail("POST", "/infer", 400)
     d = gui()
     rid, _ = ask_and_watch(d, "bad one")
     assert d.window.output.meta_text(rid).startswith("[aws] the API refused the prompt")

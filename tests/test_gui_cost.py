@@ -1,20 +1,21 @@
 """The real window under Xvfb: the CostLabel updates, pauses while the GPU cold-starts and resumes; a click opens the
 daily-spend chart (bars inspected on the canvas by tag); the Keep-warm toggle next to Stop GPU. The AWS backend talks
-to the TL-FIF API test server (the keep-warm run on the local cloud is test_gui_keep_warm.py)."""
+to the session's local cloud through the fault proxy; the month's figures are published as the cost reporter does
+(the keep-warm run with a shortened minute is test_gui_keep_warm.py)."""
 from __future__ import annotations
 
+import re
 import time
 import tkinter as tk
+from datetime import date
 
 import pytest
 
-from app.controllers.backend_base import Timings
+from app.timings import Timings
 from app.models.gpu import format_clock
 from app.models.settings import Settings
-from app.services.endpoints import AwsEndpoint, FixedEndpoint
 from app.views.cost_label import PAUSED_SUFFIX
-from support.app_harness import GuiDriver, Recorder
-from support.fake_tlfif_api import FakeTlfifApi
+from support.app_harness import Recorder
 from support.xvfb import xvfb_display  # noqa: F401  (session fixture)
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(60)]
@@ -24,50 +25,22 @@ TIMINGS = Timings(retry_delays=(0.05, 0.1, 0.2), cold_start_retry_s=0.2, result_
                   cost_interval_s=0.3)
 
 
-def cost_answer(session_seconds: int, daily: list[float], month: float | None = 1.25) -> dict:
-    return {"month_to_date_eur": month, "as_of": "2026-11-26T06:00:03Z", "gpu_state": "running",
-            "gpu_hourly_eur": 0.5659, "session_eur": round(0.5659 * session_seconds / 3600, 4),
-            "session_seconds": session_seconds,
-            "daily": [{"date": f"2026-11-{i + 1:02d}", "eur": eur} for i, eur in enumerate(daily)]}
+SESSION = r" · GPU session €\d+\.\d{3} \(\d\d:\d\d\)"  # the GPU time of the running session, as /cost counts it
 
 
 @pytest.fixture
-def api():
-    with FakeTlfifApi(word_delay=0.02) as server:
-        yield server
-
-
-@pytest.fixture
-def gui(root, tmp_path, monkeypatch, api):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("TLFIF_CONFIG", str(tmp_path / ".tl-fif.ini"))
-    drivers = []
-
-    def make(**kwargs):
-        kwargs.setdefault("settings", Settings())
-        kwargs.setdefault("endpoints", FixedEndpoint(AwsEndpoint.from_local_info(api.info)))
-        kwargs.setdefault("timings", TIMINGS)
-        kwargs.setdefault("env", {})
-        driver = GuiDriver(root, **kwargs)
-        drivers.append(driver)
-        return driver
-
-    yield make
-    for driver in drivers:
-        if not driver.app._closed:
-            driver.close()
-    assert root.errors == [], f"Tk callbacks raised: {root.errors}"
+def gui(gui, api):
+    return lambda **kwargs: gui(**{"settings": Settings(), "endpoints": api.endpoints(), "timings": TIMINGS,
+                                   **kwargs})
 
 
 def test_cost_label_updates_pauses_during_the_cold_start_and_resumes(gui, api):
-    api.set_gpu("stopped")
-    api.boot_s, api.eta = 2.0, 3
-    api.cost = cost_answer(0, [0.5], month=None)
+    api.stop_gpu()
     d = gui()
     label = d.window.toolbar.cost_label
     d.until(lambda: label["text"] == "Cost: Month — · GPU session €0.000 (00:00)", what="first figures")
-    api.cost = cost_answer(125, [0.5, 0.75])
-    d.until(lambda: label["text"] == "Cost: Month €1.25 · GPU session €0.020 (02:05)", what="the label moves")
+    api.set_month_cost(1.25, [0.5, 0.75])
+    d.until(lambda: label["text"] == "Cost: Month €1.25 · GPU session €0.000 (00:00)", what="the label moves")
     assert label.winfo_width() >= label.winfo_reqwidth(), "the whole text is shown"
 
     d.type(d.window.prompt.prompt_box, "wake up")
@@ -77,18 +50,18 @@ def test_cost_label_updates_pauses_during_the_cold_start_and_resumes(gui, api):
     assert label.winfo_width() >= label.winfo_reqwidth(), "with its pause note too"
     paused_at = time.monotonic()
     assert d.app.cost.paused
-    api.cost = cost_answer(600, [0.5, 0.75, 1.0])  # what a poll would now show
+    api.set_month_cost(1.5, [0.5, 0.75, 0.25])  # what a poll would now show
     d.until(lambda: not label["text"].endswith(PAUSED_SUFFIX), timeout=15, what="resumed when the GPU is up")
     resumed_at = time.monotonic()
     assert resumed_at - paused_at > 1.0, "the boot took a while"
     during = [c for c in api.calls_to("GET", "/cost") if paused_at + 0.5 < c.t < resumed_at - 0.1]
     assert during == [], f"no /cost call while paused: {[c.t - paused_at for c in during]}"
-    d.until(lambda: label["text"] == "Cost: Month €1.25 · GPU session €0.094 (10:00)", what="fresh figures at once")
+    d.until(lambda: re.fullmatch(f"Cost: Month €1.50{SESSION}", label["text"]), what="fresh figures at once")
     d.until(lambda: d.recorder.of("job.done"), what="the answer")
 
 
 def test_clicking_the_cost_label_opens_the_daily_spend_chart(gui, api):
-    api.cost = cost_answer(60, [0.12, 0.0, 0.4, 0.25])
+    days = api.set_month_cost(1.25, [0.12, 0.0, 0.4, 0.25])
     d = gui()
     label = d.window.toolbar.cost_label
     d.until(lambda: "Month €1.25" in label["text"], what="cost shown")
@@ -101,15 +74,16 @@ def test_clicking_the_cost_label_opens_the_daily_spend_chart(gui, api):
     assert len(bars) == 4, "one bar per day"
     heights = [canvas.coords(b)[3] - canvas.coords(b)[1] for b in bars]
     assert heights[2] == max(heights) and heights[1] == 0 and heights[0] < heights[3] < heights[2]
-    assert canvas.find_withtag("day-2026-11-03") == (bars[2],)
+    assert canvas.find_withtag(f"day-{days[2]['date']}") == (bars[2],)
     assert [canvas.itemcget(i, "text") for i in canvas.find_withtag("xlabel")] == ["1", "2", "3", "4"]
     ticks = [canvas.itemcget(i, "text") for i in canvas.find_withtag("ytick")]
     assert ticks[0] == "€0.0" and ticks[-1] == "€0.5"
     assert canvas.itemcget(canvas.find_withtag("total")[0], "text") == "Month to date €1.25"
-    assert canvas.itemcget(canvas.find_withtag("title")[0], "text") == "Daily spend, November 2026"
+    title = f"Daily spend, {date.fromisoformat(days[0]['date']):%B %Y}"
+    assert canvas.itemcget(canvas.find_withtag("title")[0], "text") == title
     assert canvas.find_withtag("axis") and not canvas.find_withtag("empty")
 
-    api.cost = cost_answer(90, [0.12, 0.0, 0.4, 0.25, 0.3])  # a new day reported while the chart is open
+    api.set_month_cost(1.25, [0.12, 0.0, 0.4, 0.25, 0.3])  # a new day reported while the chart is open
     d.until(lambda: len(canvas.find_withtag("bar")) == 5, what="the open chart redraws with the new day")
     label.event_generate("<Button-1>", x=4, y=4)  # a second click raises the same window
     d.update(0.05)
@@ -122,8 +96,7 @@ def test_clicking_the_cost_label_opens_the_daily_spend_chart(gui, api):
 
 
 def test_the_chart_says_no_data_yet(gui, api):
-    api.cost = cost_answer(0, [], month=None)
-    d = gui()
+    d = gui()  # the cost reporter has not reported this month
     label = d.window.toolbar.cost_label
     d.until(lambda: "Month —" in label["text"], what="cost shown")
     label.event_generate("<Button-1>", x=4, y=4)
@@ -135,10 +108,11 @@ def test_the_chart_says_no_data_yet(gui, api):
 
 
 def test_keep_warm_toggle_sits_by_stop_gpu_and_is_for_the_gpu_backend_only(gui, api):
-    api.cost = cost_answer(3599, [0.5])
+    api.set_month_cost(1234.56, [0.5])
+    api.ready_gpu()
     d = gui(settings=Settings(keep_warm_max_minutes=90))
     bar, toggle = d.window.toolbar, d.window.toolbar.keep_warm
-    d.until(lambda: "(59:59)" in bar.cost_label["text"], what="a long cost text")
+    d.until(lambda: re.fullmatch(f"Cost: Month €1234.56{SESSION}", bar.cost_label["text"]), what="a long cost text")
     assert isinstance(toggle, tk.ttk.Checkbutton) and toggle["text"] == "Keep warm (max 1 h 30 min)"
     assert toggle.master is bar.stop_btn.master and toggle.winfo_ismapped()
     for widget in (toggle, bar.stop_btn, bar.cost_label):  # nothing squeezed out beside the chat sidebar
@@ -152,7 +126,7 @@ def test_keep_warm_toggle_sits_by_stop_gpu_and_is_for_the_gpu_backend_only(gui, 
     toggle.invoke()
     assert toggle.instate(["disabled"]), "disabled while its request is in flight"
     d.until(lambda: shown.of("gpu.keep_warm"), what="the answer")
-    until = api.keep_warm_until
+    until = api.keep_warm_until()
     assert until and toggle.instate(["selected", "!disabled"])
     assert api.calls_to("POST", "/keepwarm")[-1].body == {"on": True, "max_minutes": 90}
     d.until(lambda: status["text"] == f"GPU ready · kept warm until {format_clock(until)}", what="kept warm")
@@ -160,7 +134,9 @@ def test_keep_warm_toggle_sits_by_stop_gpu_and_is_for_the_gpu_backend_only(gui, 
     bar.backend_var.set("OpenAI")
     bar.backend_box.event_generate("<<ComboboxSelected>>")
     d.until(lambda: toggle.instate(["disabled", "!selected"]), what="off and disabled for OpenAI")
-    assert api.keep_warm_until is None and api.calls_to("POST", "/keepwarm")[-1].body == {"on": False}
+    assert api.calls_to("POST", "/keepwarm")[-1].body == {"on": False}
+    d.until(lambda: api.calls_to("POST", "/keepwarm")[-1].status == 200, what="the off answered")
+    assert api.keep_warm_until() is None
     assert d.window.status.notice["text"].startswith("Keep warm is off")
 
     bar.backend_var.set("AWS TinyLlama")
@@ -172,5 +148,5 @@ def test_keep_warm_toggle_sits_by_stop_gpu_and_is_for_the_gpu_backend_only(gui, 
     bar.stop_btn.invoke()
     d.update(0.05)
     assert toggle.instate(["!selected"]), "Stop GPU turns it off"
-    d.until(lambda: api.calls_to("POST", "/stop"), what="the stop sent")
-    assert api.keep_warm_until is None
+    d.until(lambda: [c for c in api.calls_to("POST", "/stop") if c.status == 200], what="the stop answered")
+    assert api.keep_warm_until() is None

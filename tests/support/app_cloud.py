@@ -55,6 +55,15 @@ class CloudApi(FaultProxy):
         return [c for c in self.issuer.calls_to("POST", urlsplit(self.info["token_url"]).path)
                 if parse_qs(c.body or "").get("grant_type") == [grant_type] and c.status == 200]
 
+    def issued(self) -> list[str]:
+        """Every token the issuer handed out through the proxy."""
+        return [value for call in self.grants("authorization_code") + self.grants("refresh_token")
+                for key, value in call.answer.items() if key.endswith("_token")]
+
+    def refuse_refresh(self) -> None:
+        """The issuer's next token request is refused as an expired or revoked refresh token is."""
+        self.issuer.fail("POST", urlsplit(self.info["token_url"]).path, 400, error="invalid_grant")
+
     def endpoints(self, **changes):
         from dataclasses import replace
 
@@ -90,6 +99,13 @@ class CloudApi(FaultProxy):
         self.cloud.wait_for_gpu(self._token(), {"ready"}, 30)
 
     # --- state only Redis and moto hold ------------------------------------------------------------------------
+    def _aws(self, service: str):
+        from tlfif_local.aws_stack import FAKE_CREDENTIALS
+
+        return boto3.client(service, endpoint_url=self.cloud.state()["aws_endpoint_url"],
+                            region_name=self.cloud.info["region"],
+                            **{key.lower(): value for key, value in FAKE_CREDENTIALS.items()})
+
     def keep_warm_until(self) -> int | None:
         client = redis.Redis.from_url(self.cloud.state()["redis_url"])
         try:
@@ -110,17 +126,13 @@ class CloudApi(FaultProxy):
         days = [{"date": f"{now:%Y-%m}-{i + 1:02d}", "eur": eur} for i, eur in enumerate(daily)]
         spend = Spend(month=f"{now:%Y-%m}", as_of=f"{now:%Y-%m-%dT%H:%M:%SZ}", month_to_date_eur=month_eur,
                       currency="USD", usd_to_eur=prices.usd_to_eur(), daily=days)
-        endpoint = self.cloud.state()["aws_endpoint_url"]
-        clients = {name: boto3.client(name, endpoint_url=endpoint, region_name=self.cloud.info["region"])
-                   for name in ("cloudwatch", "ssm")}
-        publish(spend, **clients)
+        publish(spend, cloudwatch=self._aws("cloudwatch"), ssm=self._aws("ssm"))
         return days
 
     def clear_month_cost(self) -> None:
         from tlfif_common import names
 
-        ssm = boto3.client("ssm", endpoint_url=self.cloud.state()["aws_endpoint_url"],
-                           region_name=self.cloud.info["region"])
+        ssm = self._aws("ssm")
         try:
             ssm.delete_parameter(Name=names.SSM_COST_MONTH_TO_DATE)
         except ssm.exceptions.ParameterNotFound:
@@ -131,13 +143,17 @@ class CloudApi(FaultProxy):
         from tlfif_common import names
         from tlfif_watcher.result_store import ResultStore
 
-        s3 = boto3.client("s3", endpoint_url=self.cloud.state()["aws_endpoint_url"],
-                          region_name=self.cloud.info["region"])
+        s3 = self._aws("s3")
         store = ResultStore(s3, names.LOCAL_RESPONSES_BUCKET)
         bucket, key = store.location(result.id)
         store.put((bucket, key), result)
         url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300)
         return url.replace(self.cloud.state()["aws_endpoint_url"], self.results.url)
+
+    def result_of(self, job_id: str) -> dict:
+        """The job's result object now, read from the result_url its /infer answer gave."""
+        [infer] = [c for c in self.calls_to("POST", "/infer") if (c.answer or {}).get("id") == job_id]
+        return self.result(infer.answer["result_url"])
 
     def result(self, result_url: str) -> dict:
         return json.loads(self.cloud.http.get(result_url, timeout=10).content)

@@ -65,13 +65,13 @@ class ControllerStack:
                  wall_clock: Callable[[], float] = time.time):
         from app.backends.base import BackendContext
         from app.backends.registry import create_all
-        from app.controllers.conversation_controller import ConversationController
+        from app.controllers.chat_controller import ChatController
         from app.controllers.cost_controller import CostController
         from app.controllers.gpu_controller import GpuController
         from app.controllers.job_controller import JobController
         from app.controllers.keep_warm_controller import KeepWarmController
         from app.controllers.settings_controller import SettingsController, SettingsStore
-        from app.models.conversation import Conversation
+        from app.models.exchange import ExchangeLedger
         from app.models.gpu import GpuModel
         from app.models.settings import Settings
         from app.services.auth import TokenProvider
@@ -88,16 +88,16 @@ class ControllerStack:
                              env=env if env is not None else {})
         self.backends = create_all(ctx)
         self.executor = ThreadPoolExecutor(4)
-        self.conversation = Conversation()
+        self.exchanges = ExchangeLedger()
         self.model = GpuModel()
         self.settings = SettingsController(self.bus, self.store, tuple(self.backends))
-        self.chats = ConversationController(self.bus, self.outbox, self.conversation,
-                                            history_path=history or tmp_path / "data" / "history.sqlite3",
-                                            settings=lambda: self.store.current, busy=lambda: self.jobs.busy)
-        self.jobs = JobController(self.bus, self.outbox, self.backends, self.store, self.conversation, self.executor,
+        self.chats = ChatController(self.bus, self.outbox, self.exchanges,
+                                    history_path=history or tmp_path / "data" / "history.sqlite3",
+                                    settings=lambda: self.store.current, busy=lambda: self.jobs.busy)
+        self.jobs = JobController(self.bus, self.outbox, self.backends, self.store, self.exchanges, self.executor,
                                   timings, context=self.chats.context_for)
         self.gpu = GpuController(self.bus, self.outbox, self.session, self.model, self.executor, timings,
-                                 self.conversation)
+                                 self.exchanges)
         self.cost = CostController(self.bus, self.outbox, self.session, timings)
         self.keep_warm = KeepWarmController(self.bus, self.outbox, self.session, self.model, self.gpu, self.executor,
                                             lambda: self.store.current, wall_clock=wall_clock)
@@ -119,7 +119,6 @@ class ControllerStack:
         self.bus.send("ui.send", prompt=prompt)
         self.until(lambda: self.ended() > before, timeout)
         assert not self.of("job.failed"), self.of("job.failed")
-        self.until(lambda: not self.chats._unsaved)
         return self.of("job.done")[-1]
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
     with FaultProxy(cloud.info["api_url"]) as proxy:       # proxy.url stands in for the upstream's URL
         proxy.fail("POST", "/infer", 502, 504)             # the next two /infer answer 502, then 504; not forwarded
+        proxy.fail("POST", "/token", 400, error="invalid_grant")   # the JSON error the answer names
         proxy.hold("POST", "/infer", 0.5)                  # every /infer waits 0.5 s before it is forwarded
         proxy.drop("GET", "/ping")                         # the next /ping: the connection closes without an answer
         proxy.answer_as("GET", "/bucket/*", 404, 403)      # an upstream 404 reaches the client as 403
@@ -62,7 +63,7 @@ class FaultProxy:
         self.rewrite = dict(rewrite or {})
         self.upstream_host, self.upstream_port = parts.hostname, parts.port or 80
         self.calls: list[Exchange] = []
-        self._faults: list[tuple[str, str, int]] = []       # (method, path pattern, status or DROP), first match wins
+        self._faults: list[tuple[str, str, int, str]] = []  # (method, path pattern, status or DROP, error); first wins
         self._holds: dict[tuple[str, str], float] = {}
         self._status_map: dict[tuple[str, str, int], int] = {}
         self._lock = threading.Lock()
@@ -72,9 +73,9 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
 
     # --- scripting ---------------------------------------------------------------------------------------------
-    def fail(self, method: str, path: str, *statuses: int) -> None:
+    def fail(self, method: str, path: str, *statuses: int, error: str = "") -> None:
         with self._lock:
-            self._faults.extend((method, path, status) for status in statuses)
+            self._faults.extend((method, path, status, error) for status in statuses)
 
     def drop(self, method: str, path: str, times: int = 1) -> None:
         self.fail(method, path, *([DROP] * times))
@@ -97,12 +98,12 @@ class FaultProxy:
     def calls_to(self, method: str, path: str) -> list[Exchange]:
         return [c for c in list(self.calls) if c.method == method and _matches(path, c.path)]
 
-    def _take_fault(self, method: str, path: str) -> int | None:
+    def _take_fault(self, method: str, path: str) -> tuple[int, str] | None:
         with self._lock:
-            for i, (m, pattern, status) in enumerate(self._faults):
+            for i, (m, pattern, status, error) in enumerate(self._faults):
                 if m == method and _matches(pattern, path):
                     del self._faults[i]
-                    return status
+                    return status, error or f"injected HTTP {status}"
             return None
 
     def _hold_for(self, method: str, path: str) -> float:
@@ -159,12 +160,12 @@ class FaultProxy:
                                 _decode(raw, self.headers.get("Content-Type", "")))
                 proxy.calls.append(call)
                 fault = proxy._take_fault(self.command, path)
-                if fault == DROP:
+                if fault is not None and fault[0] == DROP:
                     self.close_connection = True
                     return
                 if fault is not None:
-                    call.status, call.answer = fault, {"error": f"injected HTTP {fault}"}
-                    self._answer(fault, json.dumps(call.answer).encode(), [("Content-Type", "application/json")])
+                    call.status, call.answer = fault[0], {"error": fault[1]}
+                    self._answer(call.status, json.dumps(call.answer).encode(), [("Content-Type", "application/json")])
                     return
                 hold = proxy._hold_for(self.command, path)
                 if hold:
