@@ -87,48 +87,45 @@ def test_the_cold_start_wait_is_in_the_stats(stack, api):
     assert BOOT_S * 1000 * 0.9 <= stats["cold_start_ms"] <= stats["latency_ms"]
 
 
-def test_an_openai_answer_costs_its_usage_tokens(api, make_stack):
+@pytest.fixture
+def openai_stack(api, make_stack):
+    """`openai_stack(server, model)`: the controllers with the OpenAI backend selected, on the test server."""
+    def make(srv, model):
+        settings = replace(Settings(), backend="openai", openai_base_url=srv.base_url, openai_model=model)
+        return make_stack(api.endpoints(), TIMINGS, settings=settings, env={"OPENAI_API_KEY": "sk-test"})
+    return make
+
+
+def answer_stats(s, prompt: str) -> dict:
+    s.bus.send("ui.send", prompt=prompt)
+    s.until(lambda: s.of("job.done") or s.of("job.failed"))
+    return s.of("job.done")[0]["stats"]
+
+
+def test_an_openai_answer_costs_its_usage_tokens(openai_stack):
     with FakeOpenAI(reply="Four words come back", chunk_delay=0.01) as srv:
-        settings = replace(Settings(), backend="openai", openai_base_url=srv.base_url, openai_model="gpt-4o-mini")
-        s = make_stack(api.endpoints(), TIMINGS, settings=settings, env={"OPENAI_API_KEY": "sk-test"})
-        try:
-            s.bus.send("ui.send", prompt="say four words")
-            s.until(lambda: s.of("job.done") or s.of("job.failed"))
-            stats = s.of("job.done")[0]["stats"]
-        finally:
-            s.close()
+        stats = answer_stats(openai_stack(srv, "gpt-4o-mini"), "say four words")
     usd = prices.load().openai_cost_usd("gpt-4o-mini", prompt_tokens=3, completion_tokens=4)
     assert stats["prompt_tokens"] == 3 and stats["tokens"] == 4
     assert stats["cost_usd"] == pytest.approx(usd) and stats["cost_eur"] == pytest.approx(usd * prices.usd_to_eur())
     assert stats["ttft_ms"] is not None and stats["cold_start_ms"] is None
 
 
-def test_an_openai_model_without_a_price_says_cost_unknown(api, make_stack):
+def test_an_openai_model_without_a_price_says_cost_unknown(openai_stack):
     with FakeOpenAI(reply="local model here") as srv:
-        settings = replace(Settings(), backend="openai", openai_base_url=srv.base_url, openai_model="llama-local")
-        s = make_stack(api.endpoints(), TIMINGS, settings=settings, env={"OPENAI_API_KEY": "sk-test"})
-        try:
-            s.bus.send("ui.send", prompt="hi")
-            s.until(lambda: s.of("job.done") or s.of("job.failed"))
-            stats = s.of("job.done")[0]["stats"]
-        finally:
-            s.close()
+        stats = answer_stats(openai_stack(srv, "llama-local"), "hi")
     assert stats["cost_usd"] is None and "no price for model llama-local" in stats["cost_note"]
 
 
-def test_openai_stop_hangs_up_the_stream(api, make_stack):
+def test_openai_stop_hangs_up_the_stream(openai_stack):
     with FakeOpenAI(reply=LONG, chunk_delay=0.02) as srv:
-        settings = replace(Settings(), backend="openai", openai_base_url=srv.base_url, openai_model="gpt-4o-mini")
-        s = make_stack(api.endpoints(), TIMINGS, settings=settings, env={"OPENAI_API_KEY": "sk-test"})
-        try:
-            s.bus.send("ui.send", prompt="go on")
-            rid = s.of("job.submitted")[0]["request_id"]
-            s.until(lambda: len(s.of("job.progress")) >= 3)
-            s.bus.send("ui.cancel", request_id=rid)
-            s.until(lambda: s.of("job.cancelled") or s.of("job.done") or s.of("job.failed"))
-            record = srv.wait_closed()
-        finally:
-            s.close()
+        s = openai_stack(srv, "gpt-4o-mini")
+        s.bus.send("ui.send", prompt="go on")
+        rid = s.of("job.submitted")[0]["request_id"]
+        s.until(lambda: len(s.of("job.progress")) >= 3)
+        s.bus.send("ui.cancel", request_id=rid)
+        s.until(lambda: s.of("job.cancelled") or s.of("job.done") or s.of("job.failed"))
+        record = srv.wait_closed()
     cancelled = s.of("job.cancelled")[0]
     assert record.client_closed and not record.completed
     assert cancelled["text"] and LONG.startswith(cancelled["text"]) and cancelled["stats"]["stopped"]
