@@ -14,22 +14,24 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from app.bus import Bus, Outbox
-from app.controllers.backend_base import BackendContext, Timings
-from app.controllers.backends import create_all, labels
+from app.backends.base import BackendContext
+from app.backends.registry import create_all, labels
 from app.controllers.cost_controller import CostController
 from app.controllers.gpu_controller import GpuController
-from app.controllers.conversation_controller import ConversationController
+from app.controllers.chat_controller import ChatController
 from app.controllers.job_controller import JobController
 from app.controllers.keep_warm_controller import KeepWarmController
 from app.controllers.pump import Pump
 from app.controllers.settings_controller import SettingsController, SettingsStore
-from app.models.conversation import Conversation
+from app.models.exchange import PENDING, ExchangeLedger
 from app.models.gpu import GpuModel
 from app.models.settings import Settings
 from app.services import config_file
 from app.services.auth import LoginAgent, TokenProvider
 from app.services.endpoints import AwsEndpoint, EndpointSource, FixedEndpoint
 from app.services.local_cloud import EmbeddedCloud
+from app.services.tlfif_session import TlfifSession
+from app.timings import Timings
 from app.views.main_window import MainWindow
 
 log = logging.getLogger("tlfif.app")
@@ -57,25 +59,25 @@ class Application:
         self.endpoints = endpoints
         self.tokens = TokenProvider(endpoints, notify=self.outbox.post, browser_agent=browser_agent,
                                     endpoint_wait_s=self.timings.endpoint_wait_s)
-        ctx = BackendContext(settings=lambda: self.store.current, endpoints=endpoints, tokens=self.tokens,
-                             timings=self.timings, env=os.environ if env is None else env)
+        self.session = TlfifSession(endpoints, self.tokens, self.timings)
+        ctx = BackendContext(settings=lambda: self.store.current, session=self.session, timings=self.timings,
+                             env=os.environ if env is None else env)
         self.backends = create_all(ctx)
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tlfif-worker")
-        self.conversation = Conversation()
+        self.exchanges = ExchangeLedger()
         self.gpu_model = GpuModel()
 
         self.settings_controller = SettingsController(self.bus, self.store, tuple(self.backends))
-        self.chats = ConversationController(self.bus, self.outbox, self.conversation,
-                                            history_path=history_path or config_file.history_path(),
-                                            settings=lambda: self.store.current, busy=lambda: self.jobs.busy)
-        self.jobs = JobController(self.bus, self.outbox, self.backends, self.store, self.conversation,
+        self.chats = ChatController(self.bus, self.outbox, self.exchanges,
+                                    history_path=history_path or config_file.history_path(),
+                                    settings=lambda: self.store.current, busy=lambda: self.jobs.busy)
+        self.jobs = JobController(self.bus, self.outbox, self.backends, self.store, self.exchanges,
                                   self.executor, self.timings, context=self.chats.context_for)
-        aws = self.backends["aws"]
-        self.gpu = GpuController(self.bus, self.outbox, aws, self.gpu_model, self.executor, self.timings,
-                                 self.conversation)
-        self.cost = CostController(self.bus, self.outbox, aws, self.timings)
-        self.keep_warm = KeepWarmController(self.bus, self.outbox, aws, self.gpu_model, self.gpu, self.executor,
-                                            lambda: self.store.current)
+        self.gpu = GpuController(self.bus, self.outbox, self.session, self.gpu_model, self.executor, self.timings,
+                                 self.exchanges)
+        self.cost = CostController(self.bus, self.outbox, self.session, self.timings)
+        self.keep_warm = KeepWarmController(self.bus, self.outbox, self.session, self.gpu_model, self.gpu,
+                                            self.executor, lambda: self.store.current)
         self.window = MainWindow(root, self.bus, settings, labels(), modal_dialogs=modal_dialogs)
         self.pump = Pump(root, self.bus, self.outbox, interval_ms=pump_interval_ms)
         self.warmed_up: list = []  # futures of the backends' warm-ups
@@ -83,15 +85,11 @@ class Application:
         self._closed = False
 
     def start(self) -> Application:
-        start = getattr(self.endpoints, "start", None)
-        if start is not None:
-            start()
+        self.endpoints.start()
         self.chats.start()
         self.pump.start()
         for backend in self.backends.values():
-            warm_up = getattr(backend, "warm_up", None)
-            if warm_up is not None:
-                self.warmed_up.append(self.executor.submit(warm_up))
+            self.warmed_up.append(self.executor.submit(backend.warm_up))
         self.gpu.start()
         self.cost.start()
         if self._load_warning:
@@ -121,15 +119,13 @@ class Application:
         self.cost.stop()
         self.tokens.cancel()
         # Stop what is still generating (AWS: POST /cancel) off the Tk thread, waiting at most CLOSE_CANCEL_WAIT_S.
-        pending = [(self.backends[e.backend], e.request_id) for e in self.conversation.exchanges
-                   if e.status == "pending"]
+        pending = [(self.backends[e.backend], e.request_id) for e in self.exchanges.exchanges
+                   if e.status == PENDING]
         cancelling = threading.Thread(target=_cancel_all, args=(pending,), name="close-cancel", daemon=True)
         cancelling.start()
         self.executor.shutdown(wait=False, cancel_futures=True)
         for backend in self.backends.values():
-            close = getattr(backend, "close", None)
-            if close is not None:
-                close()
+            backend.close()
         cancelling.join(CLOSE_CANCEL_WAIT_S)
         self.endpoints.stop()
         self.chats.close()

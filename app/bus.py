@@ -1,7 +1,9 @@
 """The message bus: pypubsub with the app's topic tree, plus the outbox that worker threads post to.
 
 Only the thread that made the `Bus` (the Tk thread) may publish; a worker thread that has a result calls
-`Outbox.post(topic, **data)`, and the pump (`app.controllers.pump`) publishes it later on the Tk thread.
+`Outbox.post(topic, **data)`, and the pump (`app.controllers.pump`) publishes it later on the Tk thread. A result
+only the controller that started the work wants (a /ping answer, a chat read from disk) is not a topic: the worker
+hands it back with `Outbox.call(controller.method, **data)`, and the pump calls that method on the Tk thread.
 The bus is passed explicitly to every controller and view; nothing reaches it through a global accessor.
 """
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Bus:
         install_topics()
         if production:
             pub.setListenerExcHandler(LoggingListenerExcHandler())
+        self._production = production
         self._owner = threading.get_ident()
         self._subscriptions: list[tuple[Callable, str]] = []
         self.closed = False
@@ -70,6 +73,21 @@ class Bus:
         if not self.closed:
             pub.sendMessage(topic, **data)
 
+    def call(self, handler: Callable[..., Any], **data: Any) -> None:
+        """Run a controller's own handler for a result its worker handed back. Like a listener: in production a
+        failure is logged with the handler's name and the UI stays alive; in tests it raises."""
+        if threading.get_ident() != self._owner:
+            raise RuntimeError(f"[bus] {handler.__qualname__} called from a worker thread; use Outbox.call")
+        if self.closed:
+            return
+        if not self._production:
+            handler(**data)
+            return
+        try:
+            handler(**data)
+        except Exception:
+            log.exception("[bus] %s failed", handler.__qualname__)
+
     def close(self) -> None:
         """Unsubscribe everything this bus subscribed (pypubsub is process-wide; a new app starts clean)."""
         self.closed = True
@@ -82,24 +100,31 @@ class Bus:
 
 
 class Outbox:
-    """Thread-safe hand-over from worker threads to the Tk thread: (topic, data) pairs, published by the pump."""
+    """Thread-safe hand-over from worker threads to the Tk thread, in order: outcomes for everyone (`post`, a topic)
+    and results for the controller that asked (`call`, one of its bound methods). The pump drains it."""
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[tuple[str, dict]] = queue.Queue()
+        self._queue: queue.Queue[tuple[str | Callable[..., Any], dict]] = queue.Queue()
 
     def post(self, topic: str, **data: Any) -> None:
         self._queue.put((topic, data))
 
+    def call(self, handler: Callable[..., Any], **data: Any) -> None:
+        self._queue.put((handler, data))
+
     def drain(self, bus: Bus, limit: int) -> int:
-        """Publish at most `limit` queued messages on `bus`; return how many. Call on the bus's thread."""
+        """Deliver at most `limit` queued messages through `bus`; return how many. Call on the bus's thread."""
         count = 0
         while count < limit:
             try:
-                topic, data = self._queue.get_nowait()
+                target, data = self._queue.get_nowait()
             except queue.Empty:
                 break
             count += 1
-            bus.send(topic, **data)
+            if isinstance(target, str):
+                bus.send(target, **data)
+            else:
+                bus.call(target, **data)
         return count
 
     def pending(self) -> int:

@@ -6,6 +6,8 @@ a typo raises instead of silently going nowhere. A subtopic repeats its parent's
 Two kinds of branch:
 - `ui.*`     what the user asked for. Published by views, on the Tk thread.
 - the rest   outcomes. Published by controllers and by the pump (for results that worker threads queued).
+A result that only the controller which started the work wants (a /ping answer, a chat read from disk) is no topic:
+the worker hands it back to that controller through the pump (`Outbox.call`).
 Every `job.*` message carries the `request_id` the app gave the prompt, so a late answer finds its exchange.
 
 This module holds topic classes only: every public class here becomes a root topic.
@@ -70,27 +72,27 @@ class ui:
     class open_chat:
         """The user picked a chat in the sidebar."""
 
-        def msgDataSpec(conversation_id):
-            """- conversation_id: the chat to open"""
+        def msgDataSpec(chat_id):
+            """- chat_id: the chat to open"""
 
     class rename_chat:
         """The user typed a new title for a chat (unvalidated)."""
 
-        def msgDataSpec(conversation_id, title):
-            """- conversation_id: the chat
+        def msgDataSpec(chat_id, title):
+            """- chat_id: the chat
             - title: the title as typed"""
 
     class delete_chat:
         """The user confirmed deleting a chat."""
 
-        def msgDataSpec(conversation_id):
-            """- conversation_id: the chat to delete"""
+        def msgDataSpec(chat_id):
+            """- chat_id: the chat to delete"""
 
     class chat_settings:
         """The user submitted the chat settings dialog (the raw, unvalidated texts)."""
 
-        def msgDataSpec(conversation_id, system, temperature, max_tokens):
-            """- conversation_id: the chat they are for
+        def msgDataSpec(chat_id, system, temperature, max_tokens):
+            """- chat_id: the chat they are for
             - system: the system prompt
             - temperature: as typed
             - max_tokens: as typed"""
@@ -98,8 +100,8 @@ class ui:
     class export_chat:
         """The user asked to export a chat (Export…, Ctrl+E) to a file: .json → JSON, anything else → Markdown."""
 
-        def msgDataSpec(conversation_id, path):
-            """- conversation_id: the chat to export
+        def msgDataSpec(chat_id, path):
+            """- chat_id: the chat to export
             - path: the file to write"""
 
 
@@ -158,26 +160,24 @@ class job:
     class done:
         """The answer is complete."""
 
-        def msgDataSpec(request_id, backend, text, tokens, latency_ms, model, stats):
+        def msgDataSpec(request_id, backend, text, model, stats):
             """- request_id: the app's id for this prompt
             - backend: backend key
             - text: the whole answer
-            - tokens: tokens generated (0 when unknown)
-            - latency_ms: from send to the last token, measured by the app
             - model: the model that answered ('' when unknown)
-            - stats: the answer's figures, a plain JSON-able dict (app.models.answer_stats: ttft_ms, tokens_per_s,
-              latency_ms, cold_start_ms, gpu_ms, cost_usd, cost_eur, ...; absent figures are None)"""
+            - stats: the answer's figures, a plain JSON-able dict (app.models.answer_stats: tokens, ttft_ms,
+              tokens_per_s, latency_ms — from send to the last token, measured by the app —, cold_start_ms, gpu_ms,
+              cost_usd, cost_eur, ...; absent figures are None)"""
 
     class cancelled:
         """The user stopped the answer (Stop / Esc) and the backend stopped generating; the text so far is kept."""
 
-        def msgDataSpec(request_id, backend, text, tokens, model, stats):
+        def msgDataSpec(request_id, backend, text, model, stats):
             """- request_id: the app's id for this prompt
             - backend: backend key
             - text: the answer as far as it got ('' when nothing was generated)
-            - tokens: tokens generated until the stop (0 when unknown)
             - model: the model that answered ('' when unknown)
-            - stats: as for job.done, with stats["stopped"] True"""
+            - stats: as for job.done (tokens: those generated until the stop), with stats["stopped"] True"""
 
     class failed:
         """The prompt ended without an answer; the message names the backend."""
@@ -190,28 +190,6 @@ class job:
 
 class gpu:
     """The GPU instance, as the app sees it."""
-
-    class polled:
-        """A worker read GET /ping (or failed to); the GPU controller turns it into gpu.state."""
-
-        def msgDataSpec(gpu, queue_depth, error):
-            """- gpu: the raw state /ping gave (stopped, pending, running, ready, stopping) or ''
-            - queue_depth: jobs waiting (-1 unknown)
-            - error: why the ping failed ('' when it worked)"""
-
-    class stop_sent:
-        """POST /stop answered (or failed)."""
-
-        def msgDataSpec(error):
-            """- error: why the stop failed ('' when it worked)"""
-
-    class keep_warm_sent:
-        """POST /keepwarm answered (or failed); posted by the worker that sent it."""
-
-        def msgDataSpec(on, until_ms, error):
-            """- on: what was asked
-            - until_ms: the maximum lifetime's end, epoch ms (0 when off or failed)
-            - error: why it failed ('' when it worked)"""
 
     class keep_warm:
         """What the Keep-warm toggle shows."""
@@ -325,27 +303,7 @@ class cloud:
 
 
 class chat:
-    """Chats and their history (app.controllers.conversation_controller)."""
-
-    class store_ready:
-        """The history store opened (a worker read the saved chats); published by the pump."""
-
-        def msgDataSpec(summaries):
-            """- summaries: the saved chats (app.models.chat.ChatSummary), newest first"""
-
-    class loaded:
-        """A worker read one chat from the store; published by the pump."""
-
-        def msgDataSpec(conversation_id, chat, error):
-            """- conversation_id: the chat asked for
-            - chat: the app.models.chat.Chat read, or None
-            - error: why it could not be read ('' when it was)"""
-
-    class persist_due:
-        """An exchange ended; posted to the outbox so that it is saved after every listener of its outcome ran."""
-
-        def msgDataSpec(request_id):
-            """- request_id: the exchange"""
+    """Chats and their history (app.controllers.chat_controller)."""
 
     class listed:
         """What the sidebar shows."""
@@ -357,8 +315,8 @@ class chat:
     class opened:
         """The window shows another chat (opened, new, or the next one after a delete): render it afresh."""
 
-        def msgDataSpec(conversation_id, title, exchanges, hidden, system, temperature, max_tokens):
-            """- conversation_id: the chat
+        def msgDataSpec(chat_id, title, exchanges, hidden, system, temperature, max_tokens):
+            """- chat_id: the chat
             - title: its title
             - exchanges: its latest exchanges, oldest first, as plain dicts (the store's exchange fields)
             - hidden: older exchanges not rendered (export shows them all)
@@ -367,8 +325,8 @@ class chat:
     class settings_saved:
         """A chat's settings were validated and are in force (and saved)."""
 
-        def msgDataSpec(conversation_id, system, temperature, max_tokens):
-            """- conversation_id: the chat
+        def msgDataSpec(chat_id, system, temperature, max_tokens):
+            """- chat_id: the chat
             - system, temperature, max_tokens: the settings now in force"""
 
     class settings_invalid:

@@ -28,10 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answer-words", type=int, default=150)
     args = parser.parse_args(argv)
 
-    from app.controllers.conversation_controller import RENDER_LIMIT
+    from app.controllers.chat_controller import RENDER_LIMIT
     from app.models.chat import Chat, exchange_record
     from app.models.context import context_budget, history_turns, trim_history
-    from app.models.conversation import DONE, Exchange
+    from app.models.exchange import DONE, Exchange
     from app.services.history_store import HistoryStore, chat_row
 
     tmp = Path(tempfile.mkdtemp(prefix="tlfif-chat-bench-"))

@@ -90,3 +90,76 @@ def test_in_production_a_failing_listener_is_logged_with_its_topic(caplog):
     finally:
         pub.setListenerExcHandler(None)  # tests run without it, so listener bugs raise
         bus.close()
+
+
+def test_only_public_events_are_topics():
+    """A worker's result for its own controller is handed back through the pump, never published."""
+    install_topics()
+    names = {".".join(n) for n in pub.instantiateAllDefinedTopics(topic_provider())}
+    private = {"gpu.polled", "gpu.stop_sent", "gpu.keep_warm_sent", "chat.store_ready", "chat.loaded",
+               "chat.persist_due"}
+    assert not private & names
+
+
+def test_a_handed_back_result_reaches_its_method_on_the_bus_thread_in_order_with_topics():
+    bus = Bus()
+    outbox = Outbox()
+    recorder = Recorder(bus, ["clock.tick"])
+    seen: list = []
+
+    class Controller:
+        def answered(self, value):
+            seen.append(("call", value, threading.get_ident()))
+            bus.send("clock.tick", now=float(value) + 0.5)  # a handler may publish: it runs on the bus's thread
+
+    controller = Controller()
+
+    def worker():
+        outbox.post("clock.tick", now=0.0)
+        outbox.call(controller.answered, value=1)
+        outbox.post("clock.tick", now=2.0)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert outbox.drain(bus, 10) == 3
+    assert seen == [("call", 1, threading.get_ident())]
+    assert [m["now"] for m in recorder.of("clock.tick")] == [0.0, 1.5, 2.0]
+    bus.close()
+
+
+def test_calling_a_handler_from_a_worker_thread_is_refused():
+    bus = Bus()
+    errors = []
+
+    def worker():
+        try:
+            bus.call(lambda: None)
+        except RuntimeError as err:
+            errors.append(str(err))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    bus.close()
+    assert errors and "Outbox.call" in errors[0]
+
+
+def test_in_production_a_failing_hand_back_is_logged_and_the_next_message_still_goes(caplog):
+    bus = Bus(production=True)
+    outbox = Outbox()
+    recorder = Recorder(bus, ["clock.tick"])
+    try:
+        class Poller:
+            def polled(self, gpu):
+                raise ValueError("handler bug")
+
+        outbox.call(Poller().polled, gpu="ready")
+        outbox.post("clock.tick", now=1.0)
+        with caplog.at_level("ERROR", logger="tlfif.app.bus"):
+            assert outbox.drain(bus, 10) == 2  # does not raise: the UI stays alive
+        assert "Poller.polled" in caplog.text and "handler bug" in caplog.text
+        assert [m["now"] for m in recorder.of("clock.tick")] == [1.0]
+    finally:
+        pub.setListenerExcHandler(None)
+        bus.close()

@@ -10,7 +10,7 @@ from app.models.chat import (DEFAULT_MAX_TOKENS, NEW_CHAT_TITLE, TITLE_FROM_PROM
                              exchange_record, listing, max_tokens_limit, title_from_prompt)
 from app.models.context import (MESSAGE_OVERHEAD_TOKENS, context_budget, estimate_tokens, history_turns,
                                 trim_history)
-from app.models.conversation import DONE, FAILED, PENDING, STOPPED, Exchange
+from app.models.exchange import DONE, FAILED, PENDING, STOPPED, Exchange
 from app.models.settings import DEFAULT_CONTEXT_TOKENS
 
 
@@ -167,7 +167,7 @@ def test_first_prompt_titles_a_chat_until_renamed():
     assert chat.title == NEW_CHAT_TITLE and chat.empty
     chat.add(ex(1, prompt="Explain LoRA please"))
     assert chat.title == "Explain LoRA please" and chat.updated_at == 1001.0
-    assert chat.exchanges[0].conversation_id == chat.id
+    assert chat.exchanges[0].chat_id == chat.id
     chat.rename("  LoRA   notes ")
     chat.add(ex(2))
     assert chat.title == "LoRA notes" and chat.renamed
@@ -198,7 +198,7 @@ def test_listing_is_newest_first_and_shows_the_current_chat_even_while_new():
 def test_exchange_records_round_trip(status, stored):
     e = ex(7, status)
     e.stats, e.latency_ms, e.finished_at, e.tokens, e.model, e.error = {"ttft_ms": 12}, 345, 1010.5, 9, "m", "err"
-    e.conversation_id = "chat-1"
+    e.chat_id = "chat-1"
     record = exchange_record(e)
     assert record["status"] == stored and record["answer"] == e.text
     assert exchange_from_record(record, "chat-1") == e

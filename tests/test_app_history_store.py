@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.models.chat import Chat, ChatParams, ChatSummary, exchange_record
-from app.models.conversation import DONE, FAILED, PENDING, STOPPED, Exchange
+from app.models.exchange import DONE, FAILED, PENDING, STOPPED, Exchange
 from app.services import chat_export, config_file
 from app.services.history_store import NO_ANSWER_SAVED, HistoryStore, chat_row
 
@@ -24,7 +24,7 @@ def make_chat(chat_id: str = "c1", t0: float = 1_795_000_000.25, title: str = "F
             backend_label="AWS TinyLlama" if n % 2 else "OpenAI", prompt=f"Prompt {n}\nline two",
             started_at=t0 + 10 * n + 0.125, idle=5, text=text, tokens=len(text.split()),
             latency_ms=1000 + n if status != FAILED else None, model="echo" if text else "", status=status,
-            error="[aws] HTTP 500: boom" if status == FAILED else "", stats=stats, conversation_id=chat_id,
+            error="[aws] HTTP 500: boom" if status == FAILED else "", stats=stats, chat_id=chat_id,
             finished_at=t0 + 10 * n + 3.5))
     chat.updated_at = chat.exchanges[-1].started_at
     return chat
@@ -80,7 +80,7 @@ def test_an_exchange_is_saved_when_sent_and_again_when_it_ends(path):
     chat = Chat(id="c", created_at=1.0, updated_at=1.0, title="T")
     store.save_chat(chat_row(chat))
     e = Exchange(request_id="r", backend="aws", backend_label="AWS TinyLlama", prompt="hi", started_at=2.0,
-                 conversation_id="c")
+                 chat_id="c")
     store.save_exchange("c", exchange_record(e))
     e.text, e.status, e.latency_ms, e.stats, e.finished_at = "hello", DONE, 800, {"ttft_ms": 1}, 3.0
     store.save_exchange("c", exchange_record(e))

@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from app.controllers.backend_base import BackendContext, PromptRequest, Timings
-from app.controllers.openai_backend import ENV_API_KEY, KeyNeeded, OpenAiApiClient
+from app.backends.base import BackendContext, PromptRequest
+from app.backends.openai import ENV_API_KEY, KeyNeeded, OpenAiApiClient
+from app.timings import Timings
 from app.models.settings import Settings
 from support.fake_openai import FakeOpenAI
 
@@ -30,15 +31,14 @@ class Events:
 
 def make_client(srv, env=None, model="gpt-test"):
     settings = replace(Settings(), openai_base_url=srv.base_url, openai_model=model)
-    ctx = BackendContext(settings=lambda: settings, endpoints=None, tokens=None, timings=Timings(http_timeout_s=5),
+    ctx = BackendContext(settings=lambda: settings, session=None, timings=Timings(http_timeout_s=5),
                          env=env if env is not None else {ENV_API_KEY: "sk-test"})
     return OpenAiApiClient(ctx)
 
 
 def run(client, prompt="hi", events=None):
     events = events or Events()
-    submission = client.send_prompt(PromptRequest("r1", prompt, 5), events)
-    return client.get_response(submission, events), events
+    return client.run(PromptRequest("r1", prompt, 5), events), events
 
 
 def test_streams_the_answer_piece_by_piece_with_the_configured_model():
@@ -60,7 +60,7 @@ def test_without_a_key_it_asks_and_a_dialog_key_is_used_from_memory():
         client = make_client(srv, env={})
         assert client.needs_key()
         with pytest.raises(KeyNeeded):
-            client.send_prompt(PromptRequest("r1", "hi", 5), Events())
+            client.run(PromptRequest("r1", "hi", 5), Events())
         client.set_key("sk-dialog")
         assert not client.needs_key()
         assert run(client)[0].text == "ok then"
@@ -71,7 +71,7 @@ def test_a_refused_key_is_forgotten_and_the_error_names_the_backend():
         client = make_client(srv, env={ENV_API_KEY: "sk-wrong"})
         with pytest.raises(Exception) as err:
             run(client)
-        assert client.handle_errors(err.value) == \
+        assert client.error_message(err.value) == \
             "[openai] the API key was refused (HTTP 401); you will be asked for another"
         assert client.needs_key()
 
@@ -81,7 +81,7 @@ def test_a_broken_stream_is_an_error_naming_the_backend():
         client = make_client(srv)
         with pytest.raises(Exception) as err:
             run(client)
-        assert client.handle_errors(err.value).startswith("[openai] ")
+        assert client.error_message(err.value).startswith("[openai] ")
 
 
 def test_server_errors_and_unreachable_servers_name_the_backend():
@@ -89,20 +89,23 @@ def test_server_errors_and_unreachable_servers_name_the_backend():
         client = make_client(srv)
         with pytest.raises(Exception) as err:
             run(client)
-        assert client.handle_errors(err.value).startswith("[openai] HTTP 500")
+        assert client.error_message(err.value).startswith("[openai] HTTP 500")
     with pytest.raises(Exception) as err:
         run(client)  # the server is gone
-    assert client.handle_errors(err.value).startswith("[openai] cannot reach http://127.0.0.1:")
+    assert client.error_message(err.value).startswith("[openai] cannot reach http://127.0.0.1:")
 
 
 def test_cancel_closes_the_stream_at_the_server():
     with FakeOpenAI(reply="a b c d e f g h", pause_after=2) as srv:
         client = make_client(srv)
         events = Events()
-        submission = client.send_prompt(PromptRequest("r1", "hi", 5), events)
-        srv.wait_for_streams(1)
-        threading.Timer(0.3, client.cancel, args=("r1",)).start()
-        reply = client.get_response(submission, events)
+
+        def stop_once_streaming():
+            srv.wait_for_streams(1)
+            threading.Timer(0.3, client.cancel, args=("r1",)).start()
+
+        threading.Thread(target=stop_once_streaming).start()
+        reply = client.run(PromptRequest("r1", "hi", 5), events)
         record = srv.wait_closed()
         assert record.client_closed and not record.completed
         assert reply.stopped and reply.text == "a b" and reply.tokens == 2 and reply.prompt_tokens is None

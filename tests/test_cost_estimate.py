@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app import cli, cost_cli
-from app.services import cost_estimate
-from app.services.cost_estimate import PROFILES, Usage, estimate, format_estimate
+from app import cli
+from app.cli import cost as cost_cli
+from app.cli import cost_estimate
+from app.cli.cost_estimate import PROFILES, Usage, estimate, format_estimate
 from tlfif_common import names, prices
 
 # The eu-central-1 prices of the hand computation below, pinned here so that updating prices.json does not

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.controllers.backend_base import Timings
+from app.timings import Timings
 from app.models.settings import Settings
 from app.services import chat_export, config_file
 from app.services.endpoints import AwsEndpoint, FixedEndpoint

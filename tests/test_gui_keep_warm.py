@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from app.controllers.backend_base import Timings
+from app.timings import Timings
 from app.controllers.keep_warm_controller import ENDED_MESSAGE
 from app.models.settings import Settings
 from app.services.endpoints import AwsEndpoint, FixedEndpoint

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from app.controllers.backend_base import Timings
+from app.timings import Timings
 from app.models.settings import Settings
 from support.app_harness import GuiDriver
 from support.xvfb import xvfb_display  # noqa: F401  (session fixture)

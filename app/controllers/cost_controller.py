@@ -6,20 +6,20 @@ from __future__ import annotations
 import logging
 
 from app.bus import Bus, Outbox
-from app.controllers.aws_backend import AwsTinyLlamaClient
-from app.controllers.backend_base import NotSignedIn, Timings
 from app.controllers.poller import Poller
 from app.models.cost import cost_text
 from app.models.gpu import STARTING
+from app.services.tlfif_session import NotSignedIn, TlfifSession
+from app.timings import Timings
 
 log = logging.getLogger("tlfif.app.cost")
 
 
 class CostController:
-    def __init__(self, bus: Bus, outbox: Outbox, aws: AwsTinyLlamaClient, timings: Timings):
+    def __init__(self, bus: Bus, outbox: Outbox, session: TlfifSession, timings: Timings):
         self._bus = bus
         self._outbox = outbox
-        self._aws = aws
+        self._session = session
         self.poller = Poller("cost", self._poll, timings.cost_interval_s)
         self.latest: dict | None = None  # the latest /cost answer (Tk thread)
         bus.subscribe_table({
@@ -40,11 +40,11 @@ class CostController:
 
     def _poll(self) -> None:
         try:
-            data = self._aws.cost(interactive=False)
+            data = self._session.cost(interactive=False)
         except NotSignedIn:
             return
         except Exception as err:
-            log.warning("%s", self._aws.handle_errors(err))
+            log.warning("%s", self._session.error_message(err))
             return
         self._outbox.post("cost.updated", text=cost_text(data), data=data)
 

@@ -11,33 +11,32 @@ from concurrent.futures import Executor
 from typing import Callable
 
 from app.bus import Bus, Outbox
-from app.controllers.aws_backend import AwsTinyLlamaClient
-from app.controllers.backend_base import NotSignedIn, Timings
 from app.controllers.poller import Poller
-from app.models.conversation import Conversation
+from app.models.exchange import ExchangeLedger
 from app.models.gpu import STARTING, STOPPED, GpuModel
+from app.models.settings import BACKEND_AWS
+from app.services.tlfif_session import NotSignedIn, TlfifSession
+from app.timings import Timings
 
 log = logging.getLogger("tlfif.app.gpu")
 
 
 class GpuController:
-    def __init__(self, bus: Bus, outbox: Outbox, aws: AwsTinyLlamaClient, model: GpuModel, executor: Executor,
-                 timings: Timings, conversation: Conversation, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, bus: Bus, outbox: Outbox, session: TlfifSession, model: GpuModel, executor: Executor,
+                 timings: Timings, exchanges: ExchangeLedger, *, clock: Callable[[], float] = time.monotonic):
         self._bus = bus
         self._outbox = outbox
-        self._aws = aws
+        self._session = session
         self.model = model
         self._executor = executor
         self._timings = timings
-        self._conversation = conversation
+        self._exchanges = exchanges
         self._clock = clock
         self._fast_until = 0.0
         self._last_published: tuple | None = None
         self.poller = Poller("ping", self._poll, timings.ping_interval_s)
         bus.subscribe_table({
             "ui.stop_gpu": self.on_stop_gpu,
-            "gpu.polled": self.on_polled,
-            "gpu.stop_sent": self.on_stop_sent,
             "job.queued": self.on_job_queued,
             "job.done": self.on_job_done,
             "job.cancelled": self.on_job_cancelled,
@@ -54,23 +53,23 @@ class GpuController:
     # --- worker side ------------------------------------------------------------------------------------------------
     def _poll(self) -> None:
         try:
-            doc = self._aws.ping(interactive=False)
+            doc = self._session.ping(interactive=False)
         except NotSignedIn:
             return  # the hosted login waits for the user's first prompt
         except Exception as err:
-            self._outbox.post("gpu.polled", gpu="", queue_depth=-1, error=self._aws.handle_errors(err))
+            self._outbox.call(self._polled, gpu="", queue_depth=-1, error=self._session.error_message(err))
             return
         depth = doc.get("queue_depth")
-        self._outbox.post("gpu.polled", gpu=str(doc.get("gpu") or ""),
+        self._outbox.call(self._polled, gpu=str(doc.get("gpu") or ""),
                           queue_depth=int(depth) if isinstance(depth, int) else -1, error="")
 
     def _send_stop(self) -> None:
         try:
-            self._aws.stop_gpu()
+            self._session.stop_gpu()
         except Exception as err:
-            self._outbox.post("gpu.stop_sent", error=self._aws.handle_errors(err))
+            self._outbox.call(self._stop_answered, error=self._session.error_message(err))
             return
-        self._outbox.post("gpu.stop_sent", error="")
+        self._outbox.call(self._stop_answered, error="")
 
     # --- Tk side ----------------------------------------------------------------------------------------------------
     def on_stop_gpu(self) -> None:
@@ -79,7 +78,8 @@ class GpuController:
         self.publish(force=True)
         self._executor.submit(self._send_stop)
 
-    def on_stop_sent(self, error: str) -> None:
+    def _stop_answered(self, error: str) -> None:
+        """POST /stop answered (or failed)."""
         if error:
             self.model.error = error
             self.model.stop_requested_at = None
@@ -91,7 +91,8 @@ class GpuController:
         self._fast_until = self._clock() + self._timings.ping_after_stop_window_s
         self._adjust_interval(now=True)
 
-    def on_polled(self, gpu: str, queue_depth: int, error: str) -> None:
+    def _polled(self, gpu: str, queue_depth: int, error: str) -> None:
+        """GET /ping answered: the GPU state it gave (or why it failed)."""
         if error:
             self.model.error = error
         else:
@@ -101,23 +102,25 @@ class GpuController:
         self.publish()
 
     def on_job_queued(self, request_id: str, backend: str, status: str, eta_s: float, job_id: str) -> None:
-        if backend == self._aws.key and self.model.apply_infer(status, eta_s, self._clock()):
+        if backend == BACKEND_AWS and self.model.apply_infer(status, eta_s, self._clock()):
             self._adjust_interval(now=False)
             self.publish()
 
-    def on_job_done(self, request_id: str, backend: str, text: str, tokens: int, latency_ms: int, model: str,
-                    stats: dict):
-        exchange = self._conversation.get(request_id)
-        if backend == self._aws.key and exchange is not None:
-            self.model.apply_job_end(exchange.idle, self._clock())
-            self._adjust_interval()
-            self.publish()
+    def on_job_done(self, request_id: str, backend: str, text: str, model: str, stats: dict) -> None:
+        self._job_ended(request_id, backend)
 
-    def on_job_cancelled(self, request_id: str, backend: str, text: str, tokens: int, model: str, stats: dict):
+    def on_job_cancelled(self, request_id: str, backend: str, text: str, model: str, stats: dict) -> None:
         """A job stopped on the GPU (the watcher reported its GPU time) restarts the idle timer as an answer does;
         one stopped before it reached the GPU (still booting, or never accepted) changes nothing."""
         if stats.get("gpu_ms"):
-            self.on_job_done(request_id, backend, text, tokens, stats.get("latency_ms") or 0, model, stats)
+            self._job_ended(request_id, backend)
+
+    def _job_ended(self, request_id: str, backend: str) -> None:
+        exchange = self._exchanges.get(request_id)
+        if backend == BACKEND_AWS and exchange is not None:
+            self.model.apply_job_end(exchange.idle, self._clock())
+            self._adjust_interval()
+            self.publish()
 
     def on_tick(self, now: float) -> None:
         self.publish()

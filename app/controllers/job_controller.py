@@ -1,5 +1,9 @@
 """Prompts: ui.send → a backend on a worker thread → job.* outcomes (through the outbox and the pump).
 
+The controller owns every exchange's state: the worker hands the reply back (`Outbox.call`), and the controller
+writes it into the exchange before it publishes job.done / job.cancelled / job.failed, so every listener of those
+reads the exchange complete.
+
 One request at a time (no double submission). The prompt rule lives in `app.models.prompt`. When a backend needs an
 API key first, the controller asks for it (auth.key_needed) and sends the held prompt once the key arrives.
 """
@@ -11,15 +15,16 @@ import uuid
 from concurrent.futures import Executor
 from typing import Callable
 
-from tlfif_common import names, prices
+from tlfif_common import api, names, prices
 
 from app.bus import Bus, Outbox
-from app.controllers.backend_base import BackendClient, Cancelled, PromptRequest, Reply, Timings
+from app.backends.base import Backend, Cancelled, PromptRequest, Reply
 from app.controllers.settings_controller import SettingsStore
 from app.models.answer_stats import BackendFigures, Pricing, Timeline, answer_stats
 from app.models.chat import ChatContext
-from app.models.conversation import DONE, FAILED, PENDING, STOPPED, Conversation, Exchange
+from app.models.exchange import DONE, FAILED, PENDING, STOPPED, Exchange, ExchangeLedger
 from app.models.prompt import BUSY_HINT, check_prompt
+from app.timings import Timings
 
 log = logging.getLogger("tlfif.app.jobs")
 
@@ -42,7 +47,7 @@ class _JobEvents:
         return Timeline(sent=self.started, ended=ended, starting=self.starting_at, first_token=self.first_token_at)
 
     def queued(self, status: str, eta_s: float, job_id: str) -> None:
-        if status == "starting" and self.starting_at is None:
+        if status == api.INFER_STARTING and self.starting_at is None:
             self.starting_at = time.monotonic()
         self._outbox.post("job.queued", request_id=self._rid, backend=self._backend, status=status,
                           eta_s=float(eta_s), job_id=job_id)
@@ -62,17 +67,17 @@ class _JobEvents:
 
 
 class JobController:
-    def __init__(self, bus: Bus, outbox: Outbox, backends: dict[str, BackendClient], store: SettingsStore,
-                 conversation: Conversation, executor: Executor, timings: Timings,
+    def __init__(self, bus: Bus, outbox: Outbox, backends: dict[str, Backend], store: SettingsStore,
+                 exchanges: ExchangeLedger, executor: Executor, timings: Timings,
                  context: Callable[[str], ChatContext] | None = None):
         self._bus = bus
         self._outbox = outbox
         self.backends = backends
         self._store = store
-        self.conversation = conversation
+        self.exchanges = exchanges
         self._executor = executor
         self._timings = timings
-        self._context = context  # the current chat's history and settings for a prompt (conversation controller)
+        self._context = context  # the current chat's history and settings for a prompt (chat controller)
         self._awaiting_key: tuple[str, str, str] | None = None  # (request_id, prompt, backend key)
         self._cancelling: set[str] = set()
         self._gpu_hourly_eur: float | None = None  # the deployed GPU's price, from GET /cost
@@ -81,17 +86,14 @@ class JobController:
             "ui.cancel": self.on_cancel,
             "ui.api_key_entered": self.on_api_key_entered,
             "ui.api_key_cancelled": self.on_api_key_cancelled,
-            "job.done": self.on_done,
-            "job.cancelled": self.on_cancelled,
-            "job.failed": self.on_failed,
             "cost.updated": self.on_cost,
         })
 
     @property
     def busy(self) -> bool:
-        return self.conversation.in_flight() is not None or self._awaiting_key is not None
+        return self.exchanges.in_flight() is not None or self._awaiting_key is not None
 
-    def current_backend(self) -> BackendClient:
+    def current_backend(self) -> Backend:
         return self.backends.get(self._store.current.backend) or next(iter(self.backends.values()))
 
     # --- intents ----------------------------------------------------------------------------------------------------
@@ -106,8 +108,7 @@ class JobController:
             self._bus.send("job.rejected", request_id=request_id, message=BUSY_HINT)
             return
         backend = self.current_backend()
-        needs_key = getattr(backend, "needs_key", None)
-        if needs_key is not None and needs_key():
+        if backend.needs_key():
             self._awaiting_key = (request_id, text, backend.key)
             self._bus.send("auth.key_needed", backend=backend.key, backend_label=backend.label)
             return
@@ -115,12 +116,12 @@ class JobController:
 
     def on_api_key_entered(self, backend: str, key: str) -> None:
         target = self.backends.get(backend)
-        if target is not None and hasattr(target, "set_key"):
+        if target is not None:
             target.set_key(key)
         pending, self._awaiting_key = self._awaiting_key, None
         if pending and pending[2] == backend:
             request_id, text, _ = pending
-            if target is not None and getattr(target, "needs_key", lambda: False)():
+            if target.needs_key():  # the pending prompt's backend is one of ours
                 self._bus.send("job.rejected", request_id=request_id,
                                message=f"{target.tag} no API key given; nothing was sent")
                 return
@@ -136,7 +137,7 @@ class JobController:
     def on_cancel(self, request_id: str) -> None:
         """Stop generating: the backend's cancel runs on a worker thread (it calls the API); the request's own
         worker then ends it with job.cancelled (the text so far) or job.done (it finished first)."""
-        exchange = self.conversation.get(request_id)
+        exchange = self.exchanges.get(request_id)
         if exchange is None or exchange.status != PENDING or request_id in self._cancelling:
             return
         self._cancelling.add(request_id)
@@ -144,50 +145,46 @@ class JobController:
         log.info("%s stop generating requested", backend.tag)
         self._executor.submit(self._cancel, backend, request_id)
 
-    # --- outcomes ---------------------------------------------------------------------------------------------------
-    def on_done(self, request_id: str, backend: str, text: str, tokens: int, latency_ms: int, model: str,
-                stats: dict) -> None:
+    # --- outcomes (handed back by the worker, on the Tk thread) -------------------------------------------------------
+    def _answered(self, request_id: str, backend: str, reply: Reply, stats: dict) -> None:
+        """The reply came (complete, or stopped by the user): into the exchange, then job.done / job.cancelled."""
         self._cancelling.discard(request_id)
-        exchange = self.conversation.get(request_id)
+        exchange = self.exchanges.get(request_id)
         if exchange is not None:
-            exchange.text, exchange.tokens, exchange.latency_ms, exchange.model = text, tokens, latency_ms, model
-            exchange.stats = stats
-            exchange.status = DONE
+            exchange.text, exchange.tokens, exchange.model = reply.text, reply.tokens, reply.model
+            exchange.latency_ms, exchange.stats = stats.get("latency_ms"), stats
+            exchange.status = STOPPED if reply.stopped else DONE
+            exchange.finished_at = time.time()
+        self._bus.send("job.cancelled" if reply.stopped else "job.done", request_id=request_id, backend=backend,
+                       text=reply.text, model=reply.model, stats=stats)
 
-    def on_cancelled(self, request_id: str, backend: str, text: str, tokens: int, model: str, stats: dict) -> None:
+    def _failed(self, request_id: str, backend: str, message: str) -> None:
         self._cancelling.discard(request_id)
-        exchange = self.conversation.get(request_id)
+        exchange = self.exchanges.get(request_id)
         if exchange is not None:
-            exchange.text, exchange.tokens, exchange.model = text, tokens, model
-            exchange.latency_ms = stats.get("latency_ms")
-            exchange.stats = stats
-            exchange.status = STOPPED
+            exchange.status, exchange.error = FAILED, message
+            exchange.finished_at = time.time()
+        self._bus.send("job.failed", request_id=request_id, backend=backend, message=message)
 
     def on_cost(self, text: str, data) -> None:
         hourly = data.get("gpu_hourly_eur") if isinstance(data, dict) else None
         if isinstance(hourly, (int, float)) and not isinstance(hourly, bool) and hourly >= 0:
             self._gpu_hourly_eur = float(hourly)
 
-    def on_failed(self, request_id: str, backend: str, message: str) -> None:
-        self._cancelling.discard(request_id)
-        exchange = self.conversation.get(request_id)
-        if exchange is not None:
-            exchange.status, exchange.error = FAILED, message
-
     # --- work -------------------------------------------------------------------------------------------------------
-    def _submit(self, request_id: str, text: str, backend: BackendClient) -> None:
+    def _submit(self, request_id: str, text: str, backend: Backend) -> None:
         idle = self._store.current.idle
         context = self._context(text) if self._context is not None else ChatContext()
-        exchange = self.conversation.add(Exchange(request_id=request_id, backend=backend.key,
-                                                  backend_label=backend.label, prompt=text, started_at=time.time(),
-                                                  idle=idle, conversation_id=context.conversation_id))
+        exchange = self.exchanges.add(Exchange(request_id=request_id, backend=backend.key,
+                                               backend_label=backend.label, prompt=text, started_at=time.time(),
+                                               idle=idle, chat_id=context.chat_id))
         self._bus.send("job.submitted", request_id=request_id, backend=backend.key, backend_label=backend.label,
                        prompt=text, started_at=exchange.started_at)
         request = PromptRequest(request_id=request_id, prompt=text, idle=idle, messages=context.messages,
                                 params=context.params)
         self._executor.submit(self._run, backend, request, time.monotonic())
 
-    def _cancel(self, backend: BackendClient, request_id: str) -> None:
+    def _cancel(self, backend: Backend, request_id: str) -> None:
         """Worker thread: tell the backend to stop (AWS: POST /cancel/{id}; OpenAI: hang up the stream)."""
         try:
             backend.cancel(request_id)
@@ -215,22 +212,21 @@ class JobController:
                 log.info("[aws] no GPU price: %s", err)
         return Pricing(gpu_hourly_eur=hourly, usd_to_eur=rate, token_table=table)
 
-    def _run(self, backend: BackendClient, request: PromptRequest, started: float) -> None:
+    def _run(self, backend: Backend, request: PromptRequest, started: float) -> None:
         """Worker thread: the whole request, reported through the outbox."""
         events = _JobEvents(self._outbox, request.request_id, backend.key, self._timings.progress_min_interval_s,
                             started)
         try:
-            submission = backend.send_prompt(request, events)
-            reply = backend.get_response(submission, events)
+            reply = backend.run(request, events)
         except Cancelled:  # stopped before the backend accepted the prompt: nothing ran, nothing was billed
             reply = Reply(text="", stopped=True, generation_ms=0)
         except BaseException as err:  # every failure ends the exchange: the app stays usable
             try:
-                message = backend.handle_errors(err)
+                message = backend.error_message(err)
             except Exception:
                 message = f"{backend.tag} {err.__class__.__name__}"
             log.warning("%s", message)
-            self._outbox.post("job.failed", request_id=request.request_id, backend=backend.key, message=message)
+            self._outbox.call(self._failed, request_id=request.request_id, backend=backend.key, message=message)
             if not isinstance(err, Exception):
                 raise
             return
@@ -239,12 +235,7 @@ class JobController:
                                  model=reply.model, prompt_tokens=reply.prompt_tokens,
                                  cached_tokens=reply.cached_tokens)
         stats = answer_stats(backend.key, events.timeline(ended), figures, self.pricing(), stopped=reply.stopped)
-        if reply.stopped:
-            log.info("%s stopped by the user after %d ms (%d tokens)", backend.tag, stats["latency_ms"],
-                     reply.tokens)
-            self._outbox.post("job.cancelled", request_id=request.request_id, backend=backend.key, text=reply.text,
-                              tokens=reply.tokens, model=reply.model, stats=stats)
-            return
-        log.info("%s answered in %d ms (%d tokens)", backend.tag, stats["latency_ms"], reply.tokens)
-        self._outbox.post("job.done", request_id=request.request_id, backend=backend.key, text=reply.text,
-                          tokens=reply.tokens, latency_ms=stats["latency_ms"], model=reply.model, stats=stats)
+        log.info("%s %s after %d ms (%d tokens)", backend.tag, "stopped by the user" if reply.stopped else "answered",
+                 stats["latency_ms"], reply.tokens)
+        self._outbox.call(self._answered, request_id=request.request_id, backend=backend.key, reply=reply,
+                          stats=stats)

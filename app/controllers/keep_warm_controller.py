@@ -17,11 +17,11 @@ from concurrent.futures import Executor
 from typing import Callable
 
 from app.bus import Bus, Outbox
-from app.controllers.aws_backend import AwsTinyLlamaClient
 from app.controllers.gpu_controller import GpuController
 from app.models.gpu import GpuModel, format_clock
 from app.models.settings import BACKEND_AWS, Settings
 from app.services.tlfif_api import ApiError
+from app.services.tlfif_session import TAG, TlfifSession
 
 log = logging.getLogger("tlfif.app.keepwarm")
 
@@ -30,12 +30,12 @@ OFF_FOR_OPENAI = "Keep warm is off: the OpenAI backend does not use the GPU"
 
 
 class KeepWarmController:
-    def __init__(self, bus: Bus, outbox: Outbox, aws: AwsTinyLlamaClient, model: GpuModel, gpu: GpuController,
+    def __init__(self, bus: Bus, outbox: Outbox, session: TlfifSession, model: GpuModel, gpu: GpuController,
                  executor: Executor, settings: Callable[[], Settings], *,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time):
         self._bus = bus
         self._outbox = outbox
-        self._aws = aws
+        self._session = session
         self.model = model
         self._gpu = gpu
         self._executor = executor
@@ -46,7 +46,6 @@ class KeepWarmController:
         self._wanted: bool | None = None    # a toggle made while a request was in flight
         bus.subscribe_table({
             "ui.keep_warm": self.on_toggle,
-            "gpu.keep_warm_sent": self.on_sent,
             "ui.stop_gpu": self.on_stop_gpu,
             "settings.saved": self.on_settings_saved,
             "clock.tick": self.on_tick,
@@ -59,16 +58,16 @@ class KeepWarmController:
     # --- worker side ------------------------------------------------------------------------------------------------
     def _send(self, on: bool, max_minutes: int) -> None:
         try:
-            until = self._aws.keep_warm(on, max_minutes)
+            until = self._session.keep_warm(on, max_minutes)
         except Exception as err:
-            self._outbox.post("gpu.keep_warm_sent", on=on, until_ms=0, error=self._describe(err))
+            self._outbox.call(self._sent, on=on, until_ms=0, error=self._describe(err))
             return
-        self._outbox.post("gpu.keep_warm_sent", on=on, until_ms=int(until or 0), error="")
+        self._outbox.call(self._sent, on=on, until_ms=int(until or 0), error="")
 
     def _describe(self, err: BaseException) -> str:
         if isinstance(err, ApiError) and err.status:
-            return f"{self._aws.tag} keep warm failed: HTTP {err.status}: {err}"
-        return f"Keep warm failed: {self._aws.handle_errors(err)}"
+            return f"{TAG} keep warm failed: HTTP {err.status}: {err}"
+        return f"Keep warm failed: {self._session.error_message(err)}"
 
     # --- Tk side ----------------------------------------------------------------------------------------------------
     def on_toggle(self, on: bool) -> None:
@@ -88,7 +87,8 @@ class KeepWarmController:
         log.info("[aws] keep warm %s%s", "on" if on else "off", f" for at most {max_minutes} min" if on else "")
         self._executor.submit(self._send, on, max_minutes)
 
-    def on_sent(self, on: bool, until_ms: int, error: str) -> None:
+    def _sent(self, on: bool, until_ms: int, error: str) -> None:
+        """POST /keepwarm answered: `until_ms` is the end of the maximum lifetime (0 when off or failed)."""
         self.in_flight = None
         if error:
             log.warning("%s", error)

@@ -1,4 +1,5 @@
-"""The one `after()` loop on the Tk thread: publishes what worker threads queued, a bounded batch per tick.
+"""The one `after()` loop on the Tk thread: delivers what worker threads queued (topics to publish, results to hand
+back to their controller), a bounded batch per tick.
 
 Like Thonny's workbench: at most `batch` messages every `interval_ms`, so the screen keeps updating however fast
 workers produce. It also publishes `clock.tick` every `tick_ms` for countdowns and spinners. The after id is kept

@@ -1,6 +1,6 @@
 """Chats: a conversation's title, its own settings (system prompt, temperature, max tokens) and its exchanges.
 
-Pure data and rules, tested without widgets or files. The conversation controller holds the chats on the Tk thread;
+Pure data and rules, tested without widgets or files. The chat controller holds the chats on the Tk thread;
 `app.services.history_store` saves them; `app.models.context` picks the history a prompt is sent with.
 
 A new chat lives in memory until its first prompt (then it is saved, titled from that prompt until renamed), so
@@ -12,14 +12,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from tlfif_common.jobs import MAX_PROMPT_BYTES, MAX_TOKENS_LIMIT
+from tlfif_common.jobs import MAX_PROMPT_BYTES, MAX_TOKENS_LIMIT, TEMPERATURE_MAX, TEMPERATURE_MIN
 
-from app.models.conversation import DONE, FAILED, PENDING, STOPPED, Exchange
+from app.models.exchange import DONE, FAILED, PENDING, STOPPED, Exchange
 
 NEW_CHAT_TITLE = "New chat"
 TITLE_FROM_PROMPT_MAX = 48  # characters of the first prompt that title a chat
 TITLE_MAX = 120             # a title the user types
-TEMPERATURE_MIN, TEMPERATURE_MAX = 0.0, 2.0  # as tlfif_common.jobs checks params.temperature
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_MAX_TOKENS = 512
 MIN_PROMPT_ROOM = 256       # tokens of the context that max tokens may never take: the prompt needs some
@@ -43,7 +42,7 @@ class ChatParams:
 @dataclass(frozen=True)
 class ChatContext:
     """What a prompt is sent with: the chat it belongs to, the earlier turns and the chat's params."""
-    conversation_id: str = ""
+    chat_id: str = ""
     messages: list[dict] | None = None  # earlier turns, oldest first, without the system prompt and the prompt
     params: dict | None = None
     dropped: int = 0                    # earlier exchanges left out to fit the context budget
@@ -86,7 +85,7 @@ class Chat:
             self.title = title_from_prompt(exchange.prompt)
         self.exchanges.append(exchange)
         self.updated_at = max(self.updated_at, exchange.started_at)
-        exchange.conversation_id = self.id
+        exchange.chat_id = self.id
         return exchange
 
     def rename(self, title: str) -> None:
@@ -139,7 +138,7 @@ def exchange_record(exchange: Exchange) -> dict:
     }
 
 
-def exchange_from_record(record: dict, conversation_id: str = "") -> Exchange:
+def exchange_from_record(record: dict, chat_id: str = "") -> Exchange:
     """The inverse of `exchange_record`; ValueError/KeyError/TypeError when a field is missing or of the wrong type."""
     status = record["status"]
     if status not in _FROM_RECORD_STATUS:
@@ -155,7 +154,7 @@ def exchange_from_record(record: dict, conversation_id: str = "") -> Exchange:
                     text=str(record.get("answer") or ""), tokens=int(record.get("tokens") or 0),
                     latency_ms=None if latency is None else int(latency), model=str(record.get("model") or ""),
                     status=_FROM_RECORD_STATUS[status], error=str(record.get("error") or ""), stats=stats,
-                    conversation_id=conversation_id, finished_at=None if finished is None else float(finished))
+                    chat_id=chat_id, finished_at=None if finished is None else float(finished))
 
 
 # --- the chat settings dialog's rules -----------------------------------------------------------------------------

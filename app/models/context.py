@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 from tlfif_common.jobs import MAX_MESSAGES, MAX_MESSAGES_BYTES
 
-from app.models.conversation import DONE, STOPPED, Exchange
+from app.models.exchange import DONE, STOPPED, Exchange
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4   # "<|user|>\n" … "</s>\n": the template's tokens around each message

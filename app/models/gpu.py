@@ -7,18 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from tlfif_common import api
 from tlfif_common.names import BOOT_ETA_SECONDS
 
 UNKNOWN, STOPPED, STARTING, READY, STOPPING = "unknown", "stopped", "starting", "ready", "stopping"
 
-# /ping's raw instance states → what the status line says.
+# /ping's GPU states → what the status line says.
 _FROM_PING = {
-    "stopped": STOPPED,
-    "pending": STARTING,
-    "running": STARTING,  # booted but the engine has not said ready yet
-    "ready": READY,
-    "stopping": STOPPING,
-    "shutting-down": STOPPING,
+    api.GPU_STOPPED: STOPPED,
+    api.GPU_PENDING: STARTING,
+    api.GPU_RUNNING: STARTING,  # booted but the engine has not said ready yet
+    api.GPU_READY: READY,
+    api.GPU_STOPPING: STOPPING,
 }
 STOP_GRACE_S = 5.0  # after Stop GPU, a stale "ready" ping answered before the stop is ignored this long
 
@@ -46,7 +46,7 @@ class GpuModel:
 
     def apply_infer(self, status: str, eta_s: float | None, now: float) -> bool:
         """/infer said `starting` (the GPU boots) or `queued`."""
-        if status == "starting":
+        if status == api.INFER_STARTING:
             if eta_s:
                 self.eta_s = float(eta_s)
             self.stop_requested_at = None

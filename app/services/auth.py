@@ -22,6 +22,7 @@ from typing import Callable, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
@@ -40,6 +41,9 @@ class AuthError(RuntimeError):
 class LoginAgent(Protocol):
     def authorize(self, authorize_url: str, redirect_uri: str) -> str:
         """Take the user through the login at `authorize_url`; return the redirect URL carrying code and state."""
+
+    def cancel(self) -> None:
+        """Give up a login in progress (the app is closing)."""
 
 
 # --- the system browser and a localhost callback -------------------------------------------------------------------
@@ -219,9 +223,7 @@ class TokenProvider:
 
     def cancel(self) -> None:
         for agent in (self._browser_agent, self._local_agent):
-            cancel = getattr(agent, "cancel", None)
-            if cancel:
-                cancel()
+            agent.cancel()
 
     def _session(self, endpoint: AwsEndpoint) -> OAuth2Session:
         return OAuth2Session(endpoint.client_id, redirect_uri=endpoint.redirect_uri, scope=endpoint.scope,
@@ -269,5 +271,6 @@ class TokenProvider:
 
 
 def _describe(err: Exception) -> str:
-    text = getattr(err, "description", None) or getattr(err, "error", None) or str(err)
+    text = (err.description or err.error) if isinstance(err, AuthlibBaseError) else None
+    text = text or str(err)
     return f"{err.__class__.__name__}: {text}" if text else err.__class__.__name__

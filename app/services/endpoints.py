@@ -44,6 +44,9 @@ class AwsEndpoint:
 
 
 class EndpointSource(Protocol):
+    def start(self) -> None:
+        """Begin finding the endpoint (the embedded local cloud starts here); a fixed one has nothing to do."""
+
     def get(self, timeout: float | None = None) -> AwsEndpoint: ...
 
     def stop(self) -> None: ...
@@ -52,6 +55,9 @@ class EndpointSource(Protocol):
 class FixedEndpoint:
     def __init__(self, endpoint: AwsEndpoint):
         self.endpoint = endpoint
+
+    def start(self) -> None:
+        pass
 
     def get(self, timeout: float | None = None) -> AwsEndpoint:
         return self.endpoint

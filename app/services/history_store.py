@@ -5,7 +5,7 @@
                    backend_label, model, started_at, finished_at, latency_ms, tokens, status (done | failed |
                    cancelled | pending), error, idle, stats (JSON: TTFT, tokens/s, cost… — app.models.answer_stats)
 
-A `HistoryStore` is used from ONE thread (the conversation controller's store worker): sqlite3 enforces it. Times are
+A `HistoryStore` is used from ONE thread (the chat controller's store worker): sqlite3 enforces it. Times are
 epoch seconds. `HistoryStore.open(path)` never raises for a bad file: a file that is not a readable TL-FIF history
 (garbage, corrupt pages, another program's database, a newer schema) is renamed aside to
 `history.sqlite3.corrupt-YYYYmmdd-HHMMSS` and a fresh store started; if even that fails (an unwritable directory),
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from app.models.chat import (RECORD_FIELDS, Chat, ChatParams, ChatSummary, exchange_from_record)
-from app.models.conversation import FAILED, PENDING
+from app.models.exchange import FAILED, PENDING
 
 log = logging.getLogger("tlfif.app.history")
 
@@ -214,7 +214,7 @@ class HistoryStore:
                                f"VALUES ({', '.join('?' * len(_CHAT_COLUMNS))}) "
                                f"ON CONFLICT (id) DO UPDATE SET {updates}", values)
 
-    def save_exchange(self, conversation_id: str, record: dict) -> None:
+    def save_exchange(self, chat_id: str, record: dict) -> None:
         """Insert or update one exchange (`app.models.chat.exchange_record`), keyed by its request id."""
         values = [json.dumps(record["stats"] or {}, separators=(",", ":")) if c == "stats" else record[c]
                   for c in RECORD_FIELDS]
@@ -223,7 +223,7 @@ class HistoryStore:
         with self._conn:
             self._conn.execute(f"INSERT INTO exchanges ({', '.join(columns)}) "
                                f"VALUES ({', '.join('?' * len(columns))}) "
-                               f"ON CONFLICT (request_id) DO UPDATE SET {updates}", [conversation_id, *values])
+                               f"ON CONFLICT (request_id) DO UPDATE SET {updates}", [chat_id, *values])
 
     def rename_chat(self, chat_id: str, title: str) -> None:
         with self._conn:

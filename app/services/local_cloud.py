@@ -39,7 +39,7 @@ class EmbeddedCloud:
 
     @property
     def info(self) -> dict | None:
-        return getattr(self._handle, "info", None)
+        return self._handle.info if self._handle is not None else None
 
     def _start(self) -> None:
         try:

@@ -1,5 +1,5 @@
 """HTTP calls to the TL-FIF API (API Gateway or the local cloud): /infer, /cancel/{id}, /stop, /ping, /cost,
-/keepwarm, and result_url.
+/keepwarm (the route keys of `tlfif_common.api`), and result_url.
 
 Every API call carries `Authorization: Bearer <ID token>`. The result object is read from its presigned URL with
 no Authorization header (S3 refuses a second auth mechanism). Errors come back as `ApiError(status, message)`.
@@ -12,8 +12,14 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from tlfif_common import api
+from tlfif_common.api import Result
 
 NOT_YET_STATUSES = (403, 404)  # S3 answers 403 for a missing key when the reader may not list the bucket
+
+
+class _PerThread(threading.local):
+    session: requests.Session | None = None
 
 
 class ApiError(Exception):
@@ -29,45 +35,44 @@ class TlfifApi:
     def __init__(self, api_url: str, *, timeout: float = 15.0):
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
-        self._local = threading.local()  # one requests.Session per thread
+        self._local = _PerThread()  # one requests.Session per thread
 
     @property
     def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
+        if self._local.session is None:
+            self._local.session = requests.Session()
+        return self._local.session
 
     def infer(self, token: str, body: dict) -> dict:
-        return self._call("POST", "/infer", token, body)
+        return self._call(api.INFER, token, body)
 
     def stop(self, token: str) -> dict:
-        return self._call("POST", "/stop", token, None)
+        return self._call(api.STOP, token, None)
 
     def cancel(self, token: str, job_id: str) -> dict:
         """Stop generating job `job_id`: 202 {"status": "cancelling", "id"}; ApiError 404 unknown/expired, 409 already
         finished, 403 another user's job, 400 not a job id."""
-        return self._call("POST", f"/cancel/{quote(job_id, safe='')}", token, None)
+        return self._call(api.CANCEL, token, None, id=job_id)
 
     def ping(self, token: str) -> dict:
-        return self._call("GET", "/ping", token, None)
+        return self._call(api.PING, token, None)
 
     def keep_warm(self, token: str, on: bool, max_minutes: int) -> dict:
         """POST /keepwarm: {"status": "on", "until": epoch_ms} or {"status": "off"}."""
         body = {"on": True, "max_minutes": max_minutes} if on else {"on": False}
-        return self._call("POST", "/keepwarm", token, body)
+        return self._call(api.KEEP_WARM, token, body)
 
     def cost(self, token: str) -> dict | None:
         """The /cost answer, or None where the route does not exist (404/405)."""
         try:
-            return self._call("GET", "/cost", token, None)
+            return self._call(api.COST, token, None)
         except ApiError as err:
             if err.status in (404, 405):
                 return None
             raise
 
-    def get_result(self, url: str) -> dict | None:
-        """The result object, or None while it does not exist yet (403/404)."""
+    def get_result(self, url: str) -> Result | None:
+        """The result object, or None while it does not exist yet (403/404). ApiError when it is not one."""
         try:
             response = self._session.get(url, timeout=self.timeout)
         except requests.RequestException as err:
@@ -80,9 +85,15 @@ class TlfifApi:
             doc = response.json()
         except ValueError:
             return None  # caught mid-write by a non-atomic store: read again
-        return doc if isinstance(doc, dict) else None
+        try:
+            return Result.from_dict(doc)
+        except ValueError as err:
+            raise ApiError(0, f"the result object is not one: {err}") from None
 
-    def _call(self, method: str, path: str, token: str, body: Any) -> dict:
+    def _call(self, route: str, token: str, body: Any, **path_params: str) -> dict:
+        """Call the route `route` ("POST /cancel/{id}"), its {placeholders} filled from `path_params`."""
+        method, _, path = route.partition(" ")
+        path = path.format(**{name: quote(value, safe="") for name, value in path_params.items()})
         headers = {"Authorization": f"Bearer {token}"}
         data = None
         if body is not None:

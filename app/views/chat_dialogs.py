@@ -1,6 +1,6 @@
 """The sidebar's small dialogs: rename a chat, confirm a delete, a chat's settings (system prompt, temperature,
 max tokens). Views only: OK hands the raw values to a callback that publishes the intent; validation happens in
-the conversation controller, whose hints come back through `show_error`.
+the chat controller, whose hints come back through `show_error`.
 
 `modal=False` (tests) skips grab/wait_window, as ApiKeyDialog does, so a test can fill a dialog in and press OK.
 """

@@ -12,6 +12,8 @@ import tkinter as tk
 from tkinter import font as tkfont
 from tkinter.scrolledtext import ScrolledText
 
+from tlfif_common import api
+
 from app.bus import Bus
 from app.models import markdown
 from app.models.answer_stats import stats_line
@@ -190,10 +192,10 @@ class OutputPane(ScrolledText):
             self._edit(lambda: self._replace(f"m0_{request_id}", f"m1_{request_id}", text, tag))
 
     def on_queued(self, request_id, backend, status, eta_s, job_id) -> None:
-        if status == "starting":
+        if status == api.INFER_STARTING:
             self._set_meta(request_id, f"GPU starting (~{int(eta_s or 90)} s); the prompt is queued and will run "
                                        "as soon as it is ready…")
-        elif status == "queued":
+        elif status == api.INFER_QUEUED:
             self._set_meta(request_id, "queued…")
         else:
             self._set_meta(request_id, f"{status}…")
@@ -219,11 +221,11 @@ class OutputPane(ScrolledText):
 
         self._edit(grow)
 
-    def on_done(self, request_id, backend, text, tokens, latency_ms, model, stats) -> None:
-        line = stats_line(stats) or f"total {latency_ms / 1000:.2f} s"
+    def on_done(self, request_id, backend, text, model, stats) -> None:
+        line = stats_line(stats)  # never empty: stats always hold latency_ms
         self._finish(request_id, text, f"{line} · {model}" if model else line, "meta")
 
-    def on_cancelled(self, request_id, backend, text, tokens, model, stats) -> None:
+    def on_cancelled(self, request_id, backend, text, model, stats) -> None:
         line = stats_line(stats) or "stopped"
         if not text:
             line = line.replace("stopped", "stopped before any answer", 1)
@@ -234,7 +236,7 @@ class OutputPane(ScrolledText):
             self._stopping.add(request_id)
             self._set_meta(request_id, "stopping…", "stopped")
 
-    def on_chat_opened(self, conversation_id, title, exchanges, hidden, system, temperature, max_tokens) -> None:
+    def on_chat_opened(self, chat_id, title, exchanges, hidden, system, temperature, max_tokens) -> None:
         """Another chat is shown: clear the pane and render its saved exchanges the way live ones end. Notices
         shown before any exchange (a corrupt settings file at start-up…) stay on top of the chat opened at start."""
         keep = [] if any(m.startswith("a0_") for m in self.mark_names()) else self._notices
@@ -259,10 +261,10 @@ class OutputPane(ScrolledText):
             rid, backend = x["request_id"], x["backend"]
             self.on_submitted(rid, backend, x["backend_label"] or backend, x["prompt"], x["started_at"])
             stats = x["stats"] if isinstance(x["stats"], dict) else {}
-            if x["status"] == "done":
-                self.on_done(rid, backend, x["answer"], x["tokens"], x["latency_ms"] or 0, x["model"], stats)
+            if x["status"] == "done":  # an answer saved without stats still shows its total time
+                self.on_done(rid, backend, x["answer"], x["model"], {"latency_ms": x["latency_ms"] or 0, **stats})
             elif x["status"] == "cancelled":
-                self.on_cancelled(rid, backend, x["answer"], x["tokens"], x["model"], stats)
+                self.on_cancelled(rid, backend, x["answer"], x["model"], stats)
             else:
                 self.on_failed(rid, backend, x["error"] or "no answer")
 

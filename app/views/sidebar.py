@@ -1,5 +1,5 @@
 """The chat sidebar: New chat (Ctrl+N), the chats newest first, Rename, Delete (confirmed), Chat settings…,
-Export… (Ctrl+E: Markdown or JSON), and the history's notices. Publishes ui.* intents; the conversation controller
+Export… (Ctrl+E: Markdown or JSON), and the history's notices. Publishes ui.* intents; the chat controller
 decides and answers with chat.* outcomes."""
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ class Sidebar(ttk.Frame):
     def _on_select(self, _event=None) -> None:
         selected = self.tree.selection()
         if selected and selected[0] != self.current_id:
-            self._bus.send("ui.open_chat", conversation_id=selected[0])
+            self._bus.send("ui.open_chat", chat_id=selected[0])
 
     def _title(self) -> str:
         return self.titles.get(self.current_id, NEW_CHAT_TITLE)
@@ -102,7 +102,7 @@ class Sidebar(ttk.Frame):
     def rename_current(self) -> None:
         chat_id = self.current_id
         self.rename_dialog = RenameDialog(self.winfo_toplevel(), self._title(),
-                                          lambda title: self._bus.send("ui.rename_chat", conversation_id=chat_id,
+                                          lambda title: self._bus.send("ui.rename_chat", chat_id=chat_id,
                                                                        title=title),
                                           modal=self._modal)
 
@@ -112,7 +112,7 @@ class Sidebar(ttk.Frame):
             self.winfo_toplevel(), "Delete chat",
             f"Delete “{self._title()}” and its history from this computer? This cannot be undone "
             "(Export keeps a copy).", "Delete",
-            lambda: self._bus.send("ui.delete_chat", conversation_id=chat_id), modal=self._modal)
+            lambda: self._bus.send("ui.delete_chat", chat_id=chat_id), modal=self._modal)
 
     def open_settings(self) -> None:
         chat_id = self.current_id
@@ -120,7 +120,7 @@ class Sidebar(ttk.Frame):
         self.settings_dialog = ChatSettingsDialog(
             self.winfo_toplevel(), self._title(), p["system"], p["temperature"], p["max_tokens"],
             lambda system, temperature, max_tokens: self._bus.send(
-                "ui.chat_settings", conversation_id=chat_id, system=system, temperature=temperature,
+                "ui.chat_settings", chat_id=chat_id, system=system, temperature=temperature,
                 max_tokens=max_tokens),
             modal=self._modal)
 
@@ -129,7 +129,7 @@ class Sidebar(ttk.Frame):
         if path is None:
             path = self.ask_export_path()
         if path:
-            self._bus.send("ui.export_chat", conversation_id=self.current_id, path=str(path))
+            self._bus.send("ui.export_chat", chat_id=self.current_id, path=str(path))
 
     def _ask_export_path(self) -> str:
         if not self._modal:
@@ -155,8 +155,8 @@ class Sidebar(ttk.Frame):
             self.tree.focus(current_id)
             self.tree.see(current_id)
 
-    def on_opened(self, conversation_id, title, exchanges, hidden, system, temperature, max_tokens) -> None:
-        self.current_id = conversation_id
+    def on_opened(self, chat_id, title, exchanges, hidden, system, temperature, max_tokens) -> None:
+        self.current_id = chat_id
         self.params = {"system": system, "temperature": temperature, "max_tokens": max_tokens}
         self.show_notice("")
         if self.settings_dialog is not None and self.settings_dialog.winfo_exists():
@@ -171,8 +171,8 @@ class Sidebar(ttk.Frame):
     def on_exported(self, path, error) -> None:
         self.show_notice(f"Export failed: {error}" if error else f"Exported to {path}")
 
-    def on_settings_saved(self, conversation_id, system, temperature, max_tokens) -> None:
-        if conversation_id == self.current_id:
+    def on_settings_saved(self, chat_id, system, temperature, max_tokens) -> None:
+        if chat_id == self.current_id:
             self.params = {"system": system, "temperature": temperature, "max_tokens": max_tokens}
         if self.settings_dialog is not None and self.settings_dialog.winfo_exists():
             self.settings_dialog.close()

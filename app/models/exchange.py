@@ -1,4 +1,7 @@
-"""The exchanges of this session: what was asked, of which backend, and what came back."""
+"""The exchanges of this session: what was asked, of which backend, and what came back.
+
+The job controller owns them: it adds an exchange when it submits a prompt and writes its outcome, before it
+publishes job.done / job.cancelled / job.failed. Everyone else reads them by request id."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,14 +25,14 @@ class Exchange:
     status: str = PENDING
     error: str = ""
     stats: dict = field(default_factory=dict)  # app.models.answer_stats: plain JSON-able figures of the answer
-    conversation_id: str = ""  # the chat it belongs to (app.models.chat; '' outside any chat)
+    chat_id: str = ""          # the chat it belongs to (app.models.chat; '' outside any chat)
     finished_at: float | None = None  # epoch seconds when the answer ended (done, stopped or failed)
 
 
 @dataclass
-class Conversation:
-    """Every exchange of this session, whichever chat it belongs to (the job controller's ledger: lookups by
-    request id). The chats themselves — titles, per-chat settings, history — are `app.models.chat.Chat`."""
+class ExchangeLedger:
+    """Every exchange of this session, whichever chat it belongs to, looked up by request id. The chats
+    themselves — titles, per-chat settings, history — are `app.models.chat.Chat`."""
     exchanges: list[Exchange] = field(default_factory=list)
 
     def add(self, exchange: Exchange) -> Exchange:

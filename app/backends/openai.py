@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
+from tlfif_common.jobs import chat_messages
 
-from app.controllers.backend_base import (BackendContext, BackendError, CancelFlags, Cancelled, JobEvents,
-                                          PromptRequest, Reply)
+from app.backends.base import (Backend, BackendContext, BackendError, CancelFlags, Cancelled, JobEvents,
+                               PromptRequest, Reply)
 
 log = logging.getLogger("tlfif.app.openai")
 
@@ -37,13 +38,13 @@ class OpenAiSubmission:
     started: float
 
 
-class OpenAiApiClient:
+class OpenAiApiClient(Backend):
     key = "openai"
     label = "OpenAI"
     tag = "[openai]"
 
     def __init__(self, ctx: BackendContext):
-        self._ctx = ctx
+        super().__init__(ctx)
         self._key: str | None = None
         self._env_key_refused = False
         self._cancels = CancelFlags()
@@ -87,8 +88,11 @@ class OpenAiApiClient:
     def set_key(self, key: str) -> None:
         self._key = key.strip() or None
 
-    # --- BackendClient ----------------------------------------------------------------------------------------------
-    def send_prompt(self, request: PromptRequest, events: JobEvents) -> OpenAiSubmission:
+    # --- Backend ----------------------------------------------------------------------------------------------------
+    def run(self, request: PromptRequest, events: JobEvents) -> Reply:
+        return self._follow(self._open_stream(request, events), events)
+
+    def _open_stream(self, request: PromptRequest, events: JobEvents) -> OpenAiSubmission:
         key = self._api_key()
         if not key:
             raise KeyNeeded(f"{self.tag} no API key (set {ENV_API_KEY} or enter one when asked)")
@@ -96,11 +100,7 @@ class OpenAiApiClient:
         flag = self._cancels.flag(request.request_id)
         client = self._client(key, settings.openai_base_url)
         params = request.params or {}
-        messages: list[dict] = []
-        if params.get("system"):
-            messages.append({"role": "system", "content": params["system"]})
-        messages.extend(request.messages or [])
-        messages.append({"role": "user", "content": request.prompt})
+        messages = chat_messages(request.prompt, request.messages, params)
         extra: dict[str, Any] = {}
         if "temperature" in params:
             extra["temperature"] = params["temperature"]
@@ -122,7 +122,7 @@ class OpenAiApiClient:
         events.queued("streaming", 0.0, "")
         return OpenAiSubmission(request.request_id, stream, client, started)
 
-    def get_response(self, submission: OpenAiSubmission, events: JobEvents) -> Reply:
+    def _follow(self, submission: OpenAiSubmission, events: JobEvents) -> Reply:
         flag = self._cancels.flag(submission.request_id)
         parts: list[str] = []
         pieces = 0
@@ -135,6 +135,8 @@ class OpenAiApiClient:
             for chunk in submission.stream:
                 if flag.is_set():
                     raise Cancelled()
+                # The SDK builds chunks without validating them, and OpenAI-compatible servers leave fields out:
+                # every field is read with a default.
                 model = getattr(chunk, "model", None) or model
                 usage = getattr(chunk, "usage", None)
                 if usage is not None:
@@ -170,12 +172,8 @@ class OpenAiApiClient:
         return Reply(text="".join(parts), tokens=usage_tokens or pieces, model=model, ttft_ms=ttft_ms,
                      generation_ms=generation_ms, prompt_tokens=prompt_tokens, cached_tokens=cached_tokens)
 
-    def handle_errors(self, error: BaseException) -> str:
+    def _explain(self, error: BaseException) -> str:
         base = self._ctx.settings().openai_base_url or "api.openai.com"
-        if isinstance(error, Cancelled):
-            return f"{self.tag} cancelled"
-        if isinstance(error, BackendError):
-            return str(error)
         if isinstance(error, openai.AuthenticationError):
             with self._lock:
                 self._clients = {k: c for k, c in self._clients.items() if k[0] != self._api_key()}
@@ -194,7 +192,7 @@ class OpenAiApiClient:
             return f"{self.tag} cannot reach {base}: {error.__class__.__name__}"
         if isinstance(error, openai.APIError):
             return f"{self.tag} the stream failed: {_message(error)}"
-        return f"{self.tag} unexpected error: {error.__class__.__name__}: {error}"
+        return super()._explain(error)
 
     def cancel(self, request_id: str) -> None:
         self._cancels.set(request_id)
@@ -220,10 +218,10 @@ def _hang_up(stream: Any) -> None:
         log.debug("[openai] closing the stream failed", exc_info=True)
 
 
-def _message(error: Exception) -> str:
-    body = getattr(error, "body", None)
+def _message(error: openai.APIError) -> str:
+    body = error.body
     if isinstance(body, dict):
         inner = body.get("error") if isinstance(body.get("error"), dict) else body
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
-    return str(getattr(error, "message", "") or error)
+    return str(error.message or error)

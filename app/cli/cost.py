@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.services import cost_estimate
+from app.cli import cost_estimate
 from tlfif_common import names, prices
 
 PROG = "tl-fif cost"

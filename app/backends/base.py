@@ -1,40 +1,20 @@
-"""The backend contract (RQL 12): what every chat backend offers the job controller, and the types it uses.
+"""The chat backend contract: what the job controller calls on a worker thread, and the types it passes.
 
-A backend runs on a worker thread: `send_prompt` submits and returns a submission, `get_response` follows it to the
-final `Reply` while reporting progress through `JobEvents`, `handle_errors` turns any exception into the message the
-user sees (starting with the backend's tag), `cancel` stops a request in flight. Backends never touch Tk or the bus.
+`run(request, events)` sends one prompt and follows it to its final `Reply`, reporting progress through `JobEvents`;
+`error_message` turns any exception into what the user sees (starting with the backend's tag); `cancel` stops a
+request in flight, from another worker thread. What only some backends need (an API key, a warm-up, closing) has a
+do-nothing default here, so no caller has to ask whether a backend has it. Backends never touch Tk or the bus.
 """
 from __future__ import annotations
 
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
+from typing import Callable, ClassVar, Mapping, Protocol
 
 from app.models.settings import Settings
-
-COLD_START_MESSAGE = "Server likely cold-starting (~90s). Will retry."
-
-
-@dataclass(frozen=True)
-class Timings:
-    """Every delay the controllers use, in seconds; tests shrink them."""
-    retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0)   # after a 502/504 (RQL 1.3)
-    cold_start_retry_s: float = 5.0       # then, while /ping says starting
-    cold_start_budget_s: float = 180.0    # give up after this long
-    result_poll_start_s: float = 0.1      # result_url polling backoff
-    result_poll_cap_s: float = 1.0
-    result_timeout_s: float = 300.0       # the job's TTL and the presigned URL's life
-    result_error_tolerance: int = 5       # consecutive failed reads of result_url before giving up
-    cancel_wait_s: float = 10.0           # after Stop: how long to wait for the result to say `cancelled`
-    ping_interval_s: float = 15.0
-    ping_starting_s: float = 2.0          # while the GPU boots
-    ping_after_stop_s: float = 1.0        # after Stop GPU, until stopped
-    ping_after_stop_window_s: float = 60.0
-    cost_interval_s: float = 30.0         # CostLabel (RQL 1.1.5)
-    progress_min_interval_s: float = 0.05  # at most ~20 answer updates a second reach the Tk thread
-    endpoint_wait_s: float = 120.0        # how long a call waits for the embedded local cloud to come up
-    http_timeout_s: float = 15.0
+from app.services.tlfif_session import TlfifSession
+from app.timings import Timings
 
 
 @dataclass(frozen=True)
@@ -42,7 +22,7 @@ class PromptRequest:
     request_id: str
     prompt: str
     idle: int
-    messages: list | None = None   # multi-turn context (issue "Chat experience")
+    messages: list | None = None   # the chat's earlier turns
     params: dict | None = None
 
 
@@ -76,33 +56,54 @@ class Cancelled(Exception):
     """The request was cancelled by the user."""
 
 
-class NotSignedIn(Exception):
-    """A background call found no token and may not open a login window."""
-
-
 @dataclass
 class BackendContext:
     """What backends may use; built once by the application."""
     settings: Callable[[], Settings]
-    endpoints: Any           # app.services.endpoints.EndpointSource
-    tokens: Any              # app.services.auth.TokenProvider
+    session: TlfifSession
     timings: Timings = field(default_factory=Timings)
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
 
 
-@runtime_checkable
-class BackendClient(Protocol):
+class Backend:
     key: ClassVar[str]     # saved in the ini: aws | openai
     label: ClassVar[str]   # shown in the dropdown
     tag: ClassVar[str]     # starts every error and log line: [aws], [openai]
 
-    def send_prompt(self, request: PromptRequest, events: JobEvents) -> Any: ...
+    def __init__(self, ctx: BackendContext):
+        self._ctx = ctx
 
-    def get_response(self, submission: Any, events: JobEvents) -> Reply: ...
+    def run(self, request: PromptRequest, events: JobEvents) -> Reply:
+        """Send the prompt and follow it to the end; raise Cancelled when stopped before anything ran."""
+        raise NotImplementedError
 
-    def handle_errors(self, error: BaseException) -> str: ...
+    def cancel(self, request_id: str) -> None:
+        """Stop generating `request_id`; its `run` then returns a stopped Reply (or raises Cancelled)."""
+        raise NotImplementedError
 
-    def cancel(self, request_id: str) -> None: ...
+    def error_message(self, error: BaseException) -> str:
+        if isinstance(error, Cancelled):
+            return f"{self.tag} cancelled"
+        if isinstance(error, BackendError):
+            return str(error)
+        return self._explain(error)
+
+    def _explain(self, error: BaseException) -> str:
+        """Phrase a failure of this backend's own calls (after Cancelled and BackendError are handled)."""
+        return f"{self.tag} unexpected error: {error.__class__.__name__}: {error}"
+
+    def needs_key(self) -> bool:
+        """Must the user give an API key before a prompt is sent?"""
+        return False
+
+    def set_key(self, key: str) -> None:
+        """Hold the API key the user typed (memory only)."""
+
+    def warm_up(self) -> None:
+        """Worker thread, at start-up: pay one-off set-up costs before the first prompt."""
+
+    def close(self) -> None:
+        """The app is closing: end what is still running and free what is held."""
 
 
 class CancelFlags:

@@ -2,23 +2,21 @@
 
 The chats live on the Tk thread (`current`, the sidebar's `summaries`). Every store call — opening the SQLite file,
 reading a chat, each write, an export — runs on ONE store worker thread (the `HistoryStore` is made and used there
-only), in submission order; what it reads comes back through the outbox (chat.store_ready, chat.loaded,
-chat.exported, chat.warning). The Tk thread never waits for the disk, except `close()`, which waits (bounded) for
-the queued writes so that a restart finds them.
+only), in submission order; what it reads comes back through the outbox (`Outbox.call` for the saved chats and a
+chat read; chat.exported and chat.warning for everyone). The Tk thread never waits for the disk, except `close()`,
+which waits (bounded) for the queued writes so that a restart finds them.
 
 A prompt's context (`context_for`, called by the job controller as it submits): the current chat's done turns,
 trimmed to fit the model's context (app.models.context), and the chat's own params. An exchange is saved when
-submitted (prompt, status pending) and again once it ended: job.done / job.cancelled / job.failed post
-chat.persist_due, which the pump publishes after every listener of the outcome has run (so the stats the job
-controller stores on the exchange are in). While an answer is coming the window stays on its chat: New chat,
-opening another chat and deleting this one are refused with a hint.
+submitted (prompt, status pending) and again once it ended (job.done / job.cancelled / job.failed: the job
+controller has written the outcome into the exchange before it publishes them). While an answer is coming the window
+stays on its chat: New chat, opening another chat and deleting this one are refused with a hint.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import sqlite3
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -27,7 +25,7 @@ from app.bus import Bus, Outbox
 from app.models.chat import (Chat, ChatContext, ChatSummary, ParamError, check_chat_params, check_title,
                              exchange_record, listing)
 from app.models.context import context_budget, history_turns, trim_history
-from app.models.conversation import PENDING, Conversation, Exchange
+from app.models.exchange import ExchangeLedger
 from app.models.settings import Settings
 from app.services import chat_export
 from app.services.history_store import HistoryStore, chat_row
@@ -41,12 +39,12 @@ CLOSE_WAIT_S = 5.0        # how long closing waits for queued writes
 STORE_ERRORS = (sqlite3.Error, OSError)
 
 
-class ConversationController:
-    def __init__(self, bus: Bus, outbox: Outbox, ledger: Conversation, *, history_path: Path,
+class ChatController:
+    def __init__(self, bus: Bus, outbox: Outbox, exchanges: ExchangeLedger, *, history_path: Path,
                  settings: Callable[[], Settings], busy: Callable[[], bool], render_limit: int = RENDER_LIMIT):
         self._bus = bus
         self._outbox = outbox
-        self._ledger = ledger
+        self._exchanges = exchanges
         self._path = history_path
         self._settings = settings
         self._busy = busy
@@ -55,10 +53,9 @@ class ConversationController:
         self._store: HistoryStore | None = None   # store worker thread only
         self.summaries: list[ChatSummary] = []    # saved chats, as last read or changed (newest first)
         self.current = Chat.new()
-        self.ready = False                        # the store answered chat.store_ready
+        self.ready = False                        # the store has been opened and listed
         self._loading: str | None = None          # the chat being read for opening
         self._auto_open = False                   # that read was not the user's click: switch only to an empty chat
-        self._unsaved: set[str] = set()           # ended exchanges whose final state is not queued for saving yet
         self._closed = False
         bus.subscribe_table({
             "ui.new_chat": self.on_new_chat,
@@ -71,9 +68,6 @@ class ConversationController:
             "job.done": self.on_ended,
             "job.cancelled": self.on_ended,
             "job.failed": self.on_ended,
-            "chat.store_ready": self.on_store_ready,
-            "chat.loaded": self.on_loaded,
-            "chat.persist_due": self.on_persist_due,
         })
 
     # --- the store worker ---------------------------------------------------------------------------------------------
@@ -104,23 +98,23 @@ class ConversationController:
         self._store, warning = HistoryStore.open(self._path)
         if warning:
             self._outbox.post("chat.warning", message=warning)
-        self._outbox.post("chat.store_ready", summaries=self._store.list_chats())
+        self._outbox.call(self._store_opened, summaries=self._store.list_chats())
 
     def _read_chat(self, chat_id: str) -> None:
         try:
             chat = self._store.load_chat(chat_id) if self._store else None
         except (*STORE_ERRORS, ValueError, TypeError, KeyError) as err:
-            self._outbox.post("chat.loaded", conversation_id=chat_id, chat=None, error=str(err))
+            self._outbox.call(self._chat_read, chat_id=chat_id, chat=None, error=str(err))
             return
-        self._outbox.post("chat.loaded", conversation_id=chat_id, chat=chat, error="" if chat is not None else MISSING)
+        self._outbox.call(self._chat_read, chat_id=chat_id, chat=chat, error="" if chat is not None else MISSING)
 
     def _save_chat(self, row: dict) -> None:
         if self._store:
             self._store.save_chat(row)
 
-    def _save_exchange(self, conversation_id: str, record: dict) -> None:
+    def _save_exchange(self, chat_id: str, record: dict) -> None:
         if self._store:
-            self._store.save_exchange(conversation_id, record)
+            self._store.save_exchange(chat_id, record)
 
     def _rename_chat(self, chat_id: str, title: str) -> None:
         if self._store:
@@ -149,11 +143,9 @@ class ConversationController:
             self._store = None
 
     def close(self) -> None:
-        """Save what ended but is not saved yet, then wait (at most CLOSE_WAIT_S) for the store worker to finish."""
+        """Wait (at most CLOSE_WAIT_S) for the store worker to finish the queued writes."""
         if self._closed:
             return
-        for request_id in list(self._unsaved):
-            self.on_persist_due(request_id)
         future = self._submit(self._close_store)
         self._closed = True
         if future is not None:
@@ -171,7 +163,7 @@ class ConversationController:
     def _publish_opened(self) -> None:
         chat = self.current
         shown = chat.exchanges[-self._render_limit:] if self._render_limit else []
-        self._bus.send("chat.opened", conversation_id=chat.id, title=chat.title,
+        self._bus.send("chat.opened", chat_id=chat.id, title=chat.title,
                        exchanges=[exchange_record(e) for e in shown], hidden=len(chat.exchanges) - len(shown),
                        system=chat.params.system, temperature=chat.params.temperature,
                        max_tokens=chat.params.max_tokens)
@@ -196,7 +188,8 @@ class ConversationController:
         return False
 
     # --- the store's answers ------------------------------------------------------------------------------------------
-    def on_store_ready(self, summaries: list[ChatSummary]) -> None:
+    def _store_opened(self, summaries: list[ChatSummary]) -> None:
+        """The store worker opened the history and listed the saved chats."""
         self.ready = True
         self.summaries = list(summaries)
         latest = next((s for s in self.summaries if s.id != self.current.id), None)
@@ -208,14 +201,15 @@ class ConversationController:
         self._loading, self._auto_open = chat_id, auto
         self._submit(self._read_chat, chat_id)
 
-    def on_loaded(self, conversation_id: str, chat: Chat | None, error: str) -> None:
-        if conversation_id != self._loading:
+    def _chat_read(self, chat_id: str, chat: Chat | None, error: str) -> None:
+        """The store worker read the chat asked for (or could not: `error`)."""
+        if chat_id != self._loading:
             return  # superseded by a later click
         self._loading = None
         if chat is None:
             self._bus.send("chat.notice", message=f"That chat could not be opened: {error}")
             if error == MISSING:
-                self.summaries = [s for s in self.summaries if s.id != conversation_id]
+                self.summaries = [s for s in self.summaries if s.id != chat_id]
             self._publish_listed()
             return
         if self._auto_open and not (self.current.empty and not self.current.saved):
@@ -235,73 +229,73 @@ class ConversationController:
             return  # already a new chat
         self._show(Chat.new())
 
-    def on_open_chat(self, conversation_id: str) -> None:
-        if conversation_id == self.current.id or conversation_id == self._loading:
+    def on_open_chat(self, chat_id: str) -> None:
+        if chat_id == self.current.id or chat_id == self._loading:
             return
         if self._refuse_if_busy():
             return
-        self._request(conversation_id, auto=False)
+        self._request(chat_id, auto=False)
 
-    def on_rename_chat(self, conversation_id: str, title: str) -> None:
+    def on_rename_chat(self, chat_id: str, title: str) -> None:
         try:
             title = check_title(title)
         except ValueError as err:
             self._bus.send("chat.notice", message=str(err))
             return
-        if conversation_id == self.current.id:
+        if chat_id == self.current.id:
             self.current.rename(title)
             saved = self.current.saved
         else:
-            saved = any(s.id == conversation_id for s in self.summaries)
-        self.summaries = [dataclasses.replace(s, title=title) if s.id == conversation_id else s
+            saved = any(s.id == chat_id for s in self.summaries)
+        self.summaries = [dataclasses.replace(s, title=title) if s.id == chat_id else s
                           for s in self.summaries]
         if saved:
-            self._submit(self._rename_chat, conversation_id, title)
+            self._submit(self._rename_chat, chat_id, title)
         self._publish_listed()
 
-    def on_delete_chat(self, conversation_id: str) -> None:
-        deleting_current = conversation_id == self.current.id
+    def on_delete_chat(self, chat_id: str) -> None:
+        deleting_current = chat_id == self.current.id
         if deleting_current and self._refuse_if_busy():
             return
-        if (deleting_current and self.current.saved) or any(s.id == conversation_id for s in self.summaries):
-            self._submit(self._delete_chat, conversation_id)
-        self.summaries = [s for s in self.summaries if s.id != conversation_id]
-        if self._loading == conversation_id:
+        if (deleting_current and self.current.saved) or any(s.id == chat_id for s in self.summaries):
+            self._submit(self._delete_chat, chat_id)
+        self.summaries = [s for s in self.summaries if s.id != chat_id]
+        if self._loading == chat_id:
             self._loading = None
         if not deleting_current:
             self._publish_listed()
             return
-        log.info("[history] chat %s deleted", conversation_id)
+        log.info("[history] chat %s deleted", chat_id)
         self.current.saved = False  # gone: not to be remembered in the list
         self._show(Chat.new())
         if self.summaries:
             self._request(self.summaries[0].id, auto=True)  # the next newest, unless the user starts typing first
 
-    def on_chat_settings(self, conversation_id: str, system: str, temperature: str, max_tokens: str) -> None:
+    def on_chat_settings(self, chat_id: str, system: str, temperature: str, max_tokens: str) -> None:
         try:
             params = check_chat_params(system, temperature, max_tokens,
                                        context_tokens=self._settings().context_tokens)
         except ParamError as err:
             self._bus.send("chat.settings_invalid", field=err.field, message=str(err))
             return
-        if conversation_id != self.current.id:
+        if chat_id != self.current.id:
             self._bus.send("chat.settings_invalid", field="system", message="That chat is no longer open.")
             return
         self.current.params = params
         if self.current.saved:
             self._submit(self._save_chat, chat_row(self.current))
-        self._bus.send("chat.settings_saved", conversation_id=conversation_id, system=params.system,
+        self._bus.send("chat.settings_saved", chat_id=chat_id, system=params.system,
                        temperature=params.temperature, max_tokens=params.max_tokens)
 
-    def on_export_chat(self, conversation_id: str, path: str) -> None:
+    def on_export_chat(self, chat_id: str, path: str) -> None:
         snapshot = None
-        if conversation_id == self.current.id:
+        if chat_id == self.current.id:
             snapshot = dataclasses.replace(self.current, exchanges=[
                 dataclasses.replace(e, stats=dict(e.stats or {})) for e in self.current.exchanges])
-        elif not any(s.id == conversation_id for s in self.summaries):
+        elif not any(s.id == chat_id for s in self.summaries):
             self._bus.send("chat.exported", path=path, error=MISSING)
             return
-        self._submit(self._export_chat, conversation_id, snapshot, path)
+        self._submit(self._export_chat, chat_id, snapshot, path)
 
     # --- prompts ------------------------------------------------------------------------------------------------------
     def context_for(self, prompt: str) -> ChatContext:
@@ -314,17 +308,17 @@ class ConversationController:
         if trimmed.dropped:
             self._bus.send("chat.notice", message=f"{trimmed.dropped} earlier exchange(s) left out of the context: "
                                                   f"the model sees {settings.context_tokens} tokens.")
-        return ChatContext(conversation_id=chat.id, messages=trimmed.messages or None,
+        return ChatContext(chat_id=chat.id, messages=trimmed.messages or None,
                            params=chat.params.request_params(), dropped=trimmed.dropped)
 
     def on_submitted(self, request_id: str, backend: str, backend_label: str, prompt: str, started_at: float):
-        exchange = self._ledger.get(request_id)
+        exchange = self._exchanges.get(request_id)
         if exchange is None:
             return
-        if exchange.conversation_id and exchange.conversation_id != self.current.id:
+        if exchange.chat_id and exchange.chat_id != self.current.id:
             log.warning("[history] exchange %s is for chat %s, not the open one", request_id,
-                        exchange.conversation_id)
-            self._submit(self._save_exchange, exchange.conversation_id, exchange_record(exchange))
+                        exchange.chat_id)
+            self._submit(self._save_exchange, exchange.chat_id, exchange_record(exchange))
             return
         chat = self.current
         chat.add(exchange)
@@ -335,19 +329,8 @@ class ConversationController:
         self._publish_listed()
 
     def on_ended(self, request_id: str, **_outcome: Any) -> None:
-        exchange = self._ledger.get(request_id)
-        if exchange is None:
+        """Save the exchange's final state (the job controller wrote it before publishing the outcome)."""
+        exchange = self._exchanges.get(request_id)
+        if exchange is None or not exchange.chat_id:
             return
-        if exchange.finished_at is None:
-            exchange.finished_at = time.time()
-        self._unsaved.add(request_id)
-        self._outbox.post("chat.persist_due", request_id=request_id)
-
-    def on_persist_due(self, request_id: str) -> None:
-        self._unsaved.discard(request_id)
-        exchange: Exchange | None = self._ledger.get(request_id)
-        if exchange is None or not exchange.conversation_id:
-            return
-        if exchange.status == PENDING:
-            log.debug("[history] exchange %s still pending at save time", request_id)
-        self._submit(self._save_exchange, exchange.conversation_id, exchange_record(exchange))
+        self._submit(self._save_exchange, exchange.chat_id, exchange_record(exchange))

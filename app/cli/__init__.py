@@ -6,21 +6,18 @@
 """
 from __future__ import annotations
 
+import importlib
 import sys
 
-# subcommand -> "module:function"; each takes the remaining argv and returns an exit code.
+# This package holds the command-line tools the window never uses (configure, cost); `main` is the dispatcher.
+# subcommand -> module; its `main(argv)` takes the remaining arguments and returns an exit code. Imported on use:
+# `tl-fif configure` need not load Tk, the desktop app need not load boto3.
 SUBCOMMANDS = {
-    "cloud": "tlfif_local.cli:main",
-    "configure": "app.services.configure_cli:main",
-    "cost": "app.cost_cli:main",
+    "cloud": "tlfif_local.cli",
+    "configure": "app.cli.configure",
+    "cost": "app.cli.cost",
 }
-
-
-def _load(target: str):
-    import importlib
-
-    module, _, func = target.partition(":")
-    return getattr(importlib.import_module(module), func)
+APP = "app.main"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,11 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__.strip())
         return 0
     if argv and argv[0] in SUBCOMMANDS:
-        return int(_load(SUBCOMMANDS[argv[0]])(argv[1:]) or 0)
+        return int(importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:]) or 0)
     if argv:
         print(f"tl-fif: unknown command {argv[0]!r}; try 'tl-fif --help'", file=sys.stderr)
         return 2
-    return int(_load("app.main:main")([]) or 0)
+    return int(importlib.import_module(APP).main([]) or 0)
 
 
 if __name__ == "__main__":

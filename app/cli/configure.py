@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from urllib.parse import urlparse
 
 from app.models.settings import AwsSettings
-from app.services import config_file, stack_outputs
+from app.cli import stack_outputs
+from app.services import config_file
 
 PROG = "tl-fif configure"
 
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     path = config_file.save(replace(settings, aws=aws))
     print(f"Wrote the [aws] settings to {path}:")
+    shown = asdict(aws)
     for key in ("api_url", "client_id", "auth_domain", "region", "redirect_port"):
-        print(f"  {key} = {getattr(aws, key)}")
+        print(f"  {key} = {shown[key]}")
     return 0
