@@ -28,32 +28,21 @@ CHAT_TOPICS = ["chat.listed", "chat.opened", "chat.notice", "chat.warning", "cha
 
 
 @pytest.fixture
-def gui(root, home):
-    drivers = []
-
+def gui(gui):
+    """`gui(cloud, **app_kwargs)`: the window on this local cloud; settings=None loads the settings file."""
     def make(cloud, **kwargs):
         kwargs.setdefault("endpoints", FixedEndpoint(AwsEndpoint.from_local_info(cloud.info)))
         if kwargs.setdefault("settings", Settings()) is None:
             del kwargs["settings"]  # GuiDriver loads the settings file
-        driver = GuiDriver(root, timings=TIMINGS, env={}, **kwargs)
+        driver = gui(timings=TIMINGS, **kwargs)
         driver.chats = Recorder(driver.app.bus, CHAT_TOPICS)
-        drivers.append(driver)
         return driver
-
-    yield make
-    for driver in drivers:
-        if not driver.app._closed:
-            driver.close()
-    assert root.errors == [], f"Tk callbacks raised: {root.errors}"
+    return make
 
 
 def ask(d: GuiDriver, text: str, timeout: float = 30.0) -> str:
-    """Type a prompt, Ctrl+Enter, wait for its answer; the request id."""
-    d.type(d.window.prompt.prompt_box, text)
-    d.send_with_ctrl_enter()
-    rid = d.last_request_id()
-    d.until(lambda: any(m["request_id"] == rid for m in d.recorder.of("job.done") + d.recorder.of("job.failed")),
-            timeout, f"the answer to {text!r}")
+    """Type a prompt, Ctrl+Enter, wait for its answer, which must not be a failure; the request id."""
+    rid = d.ask(text, timeout)
     assert not [m for m in d.recorder.of("job.failed") if m["request_id"] == rid], d.recorder.of("job.failed")
     d.update(0.05)
     return rid

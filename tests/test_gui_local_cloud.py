@@ -9,7 +9,6 @@ import pytest
 
 from app.timings import Timings
 from app.models.settings import Settings
-from support.app_harness import GuiDriver
 from support.xvfb import xvfb_display  # noqa: F401  (session fixture)
 
 pytestmark = [pytest.mark.gui, pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -19,13 +18,9 @@ TIMINGS = Timings(ping_interval_s=2.0, ping_starting_s=0.5, ping_after_stop_s=0.
                   result_poll_start_s=0.05, result_poll_cap_s=0.3)
 
 
-def test_prompt_on_the_embedded_local_cloud(root, tmp_path, monkeypatch):
+def test_prompt_on_the_embedded_local_cloud(gui, home, root):
     from tlfif_local.embedded import start_in_background
 
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("TLFIF_CONFIG", str(home / ".tl-fif.ini"))
     handles = []
 
     def starter():
@@ -33,48 +28,46 @@ def test_prompt_on_the_embedded_local_cloud(root, tmp_path, monkeypatch):
         return handles[-1]
 
     assert not Settings().aws.configured
-    d = GuiDriver(root, settings=Settings(), cloud_starter=starter, timings=TIMINGS, env={})
-    try:
-        w = d.window
-        d.until(lambda: w.status.gpu_label["text"] == "GPU stopped", 60,
-                "the local cloud up and GPU stopped after the silent sign-in")
-        assert d.app.endpoints.get(0).api_url.startswith("http://127.0.0.1:")
-        assert d.app.tokens.user and w.status.notice["text"] == f"Signed in as {d.app.tokens.user}"
+    d = gui(settings=Settings(), cloud_starter=starter, timings=TIMINGS)
+    w = d.window
+    d.until(lambda: w.status.gpu_label["text"] == "GPU stopped", 60,
+            "the local cloud up and GPU stopped after the silent sign-in")
+    assert d.app.endpoints.get(0).api_url.startswith("http://127.0.0.1:")
+    assert d.app.tokens.user and w.status.notice["text"] == f"Signed in as {d.app.tokens.user}"
 
-        d.type(w.prompt.prompt_box, "hello from the window")
-        d.send_with_ctrl_enter()
-        d.update()
-        rid = d.last_request_id()
-        assert w.prompt.send_btn.instate(["disabled"])
-        d.until(lambda: w.status.gpu_label["text"].startswith("GPU starting"), 10, "GPU starting")
-        seen: list[str] = []
+    d.type(w.prompt.prompt_box, "hello from the window")
+    d.send_with_ctrl_enter()
+    d.update()
+    rid = d.last_request_id()
+    assert w.prompt.send_btn.instate(["disabled"])
+    d.until(lambda: w.status.gpu_label["text"].startswith("GPU starting"), 10, "GPU starting")
+    seen: list[str] = []
 
-        def done():
-            text = w.output.answer_text(rid)
-            if text and (not seen or seen[-1] != text):
-                seen.append(text)
-            return bool(d.recorder.of("job.done") or d.recorder.of("job.failed"))
+    def done():
+        text = w.output.answer_text(rid)
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+        return bool(d.recorder.of("job.done") or d.recorder.of("job.failed"))
 
-        d.until(done, 40, "the answer")
-        assert not d.recorder.of("job.failed"), d.recorder.of("job.failed")
-        assert seen[-1].endswith("You said: hello from the window")
-        assert len(seen) >= 2, f"the answer should grow: {seen}"
-        assert " · total " in w.output.meta_text(rid) and "GPU €" in w.output.meta_text(rid)
-        assert w.prompt.send_btn.instate(["!disabled"])
-        d.until(lambda: "auto-stop in" in w.status.gpu_label["text"], 10, "ready with the idle countdown")
+    d.until(done, 40, "the answer")
+    assert not d.recorder.of("job.failed"), d.recorder.of("job.failed")
+    assert seen[-1].endswith("You said: hello from the window")
+    assert len(seen) >= 2, f"the answer should grow: {seen}"
+    assert " · total " in w.output.meta_text(rid) and "GPU €" in w.output.meta_text(rid)
+    assert w.prompt.send_btn.instate(["!disabled"])
+    d.until(lambda: "auto-stop in" in w.status.gpu_label["text"], 10, "ready with the idle countdown")
 
-        w.toolbar.stop_btn.invoke()
-        d.update()
-        assert w.status.gpu_label["text"] == "GPU stopping…"
-        d.until(lambda: w.status.gpu_label["text"] == "GPU stopped", 10, "GPU stopped within 10 s")
+    w.toolbar.stop_btn.invoke()
+    d.update()
+    assert w.status.gpu_label["text"] == "GPU stopping…"
+    d.until(lambda: w.status.gpu_label["text"] == "GPU stopped", 10, "GPU stopped within 10 s")
 
-        secrets = [v for v in (d.app.tokens._token or {}).values() if v]
-        assert secrets
-        for path in (p for p in home.rglob("*") if p.is_file()):
-            content = path.read_bytes()
-            assert not any(s.encode() in content for s in secrets), f"a token was written to {path}"
-    finally:
-        d.close()
+    secrets = [v for v in (d.app.tokens._token or {}).values() if v]
+    assert secrets
+    for path in (p for p in home.rglob("*") if p.is_file()):
+        content = path.read_bytes()
+        assert not any(s.encode() in content for s in secrets), f"a token was written to {path}"
+    d.close()
     assert handles and not handles[0].alive(), "closing the app stops the local cloud"
     assert root.errors == []
     assert os.environ["HOME"] == str(home)
