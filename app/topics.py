@@ -220,7 +220,7 @@ class cost:
             - data: the decoded /cost answer, or None"""
 
     class paused:
-        """Cost polling paused or resumed (paused while the GPU cold-starts, RQL 1.3)."""
+        """Cost polling paused or resumed (paused while the GPU cold-starts)."""
 
         def msgDataSpec(paused):
             """- paused: True while paused"""

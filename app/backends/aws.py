@@ -1,7 +1,7 @@
 """The "AWS TinyLlama" backend: POST /infer on the TL-FIF API, then the result object read from result_url.
 
 - Bearer ID token on every API call; a 401 re-authenticates once (refresh, else sign in again).
-- 502/504 on /infer: retried after 0.5 s, 1 s, 2 s (RQL 1.3); then "Server likely cold-starting (~90s). Will
+- 502/504 on /infer: retried after 0.5 s, 1 s, 2 s; then "Server likely cold-starting (~90s). Will
   retry." and more tries while /ping says the GPU is starting (or /ping itself is 502/504), within a budget.
 - result_url polled with backoff (100 ms doubling to 1 s, back to 100 ms whenever the answer grew); 403/404 mean
   "not written yet" (S3 answers 403 for a missing key when the reader may not list the bucket).
@@ -246,7 +246,7 @@ class AwsTinyLlamaClient(Backend):
                     events.retrying(f"{self.tag} HTTP {err.status}; retrying in {delay:g} s", attempt, delay)
                     self._sleep(flag, delay)
                     continue
-                # Retries spent: say so (RQL 1.3), try once more, then go on while /ping says the GPU is starting.
+                # Retries spent: say so, try once more, then go on while /ping says the GPU is starting.
                 if cold_deadline is None:
                     cold_deadline = time.monotonic() + timings.cold_start_budget_s
                 elif time.monotonic() > cold_deadline or not self._gpu_starting():

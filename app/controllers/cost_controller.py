@@ -1,4 +1,4 @@
-"""The CostLabel: GET /cost every 30 s on a worker thread; paused while the GPU cold-starts (RQL 1.3) and resumed
+"""The CostLabel: GET /cost every 30 s on a worker thread; paused while the GPU cold-starts and resumed
 (with a poll at once) when it is up. A click on the label opens the daily-spend chart with the latest answer and asks
 for a fresh one (the chart redraws when it arrives)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Keep-warm (issue "Chat experience", GPU controls): the toggle → POST /keepwarm on a worker thread → the toggle and
+"""Keep-warm: the toggle → POST /keepwarm on a worker thread → the toggle and
 the status line ("GPU ready · kept warm until 14:30" instead of the idle countdown).
 
 - On: asks the API to hold the GPU's idle timer for at most `[app] keep_warm_max_minutes` (default 120); the API

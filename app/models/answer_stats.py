@@ -7,7 +7,7 @@ the backend reported into a plain JSON-able dict (the conversation store keeps i
     TTFT 0.42 s · 38 tok/s · 118 tokens · total 3.10 s · GPU €0.0004
     TTFT 0.31 s · 55 tok/s · 42 tokens · total 1.02 s · $0.00012 (€0.00010)
 
-Cost (issue "Cost"): an AWS answer costs the GPU seconds it used (the watcher's `latency_ms`: from the job's start
+Cost: an AWS answer costs the GPU seconds it used (the watcher's `latency_ms`: from the job's start
 on the GPU to its last token) × the GPU's hourly price; an OpenAI answer costs its usage tokens × the model's token
 price. Prices come from THE price table (`tlfif_common.prices`, prices.json); nothing here knows a price.
 """

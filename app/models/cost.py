@@ -1,4 +1,4 @@
-"""What the CostLabel shows, from GET /cost (issue "Cost"). Pure logic, tested without widgets.
+"""What the CostLabel shows, from GET /cost. Pure logic, tested without widgets.
 
     Month €3.21 · GPU session €0.094 (10:00)
 

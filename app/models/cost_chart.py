@@ -1,4 +1,4 @@
-"""The daily-spend chart's geometry (issue "Cost": a small chart of this month's daily spend, opened from the
+"""The daily-spend chart's geometry (a small chart of this month's daily spend, opened from the
 CostLabel). Pure: `chart_layout(data, width, height)` turns a GET /cost answer into bars, axis ticks and labels in
 canvas pixels; the view (`app.views.cost_chart`) only draws them.
 

@@ -71,7 +71,7 @@ class GpuModel:
         return self.keep_warm_until_ms is not None and wall_now * 1000 >= self.keep_warm_until_ms
 
     def apply_job_end(self, idle_minutes: int, now: float) -> None:
-        """An AWS job finished: the GPU's idle timer restarts from the job's idle value (RQL 5.6)."""
+        """An AWS job finished: the GPU's idle timer restarts from the job's idle value."""
         self.idle_minutes = idle_minutes
         self.last_job_end = now
         if self.state in (UNKNOWN, STARTING):

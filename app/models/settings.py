@@ -46,7 +46,7 @@ class Settings:
 
 
 def check_idle(value) -> int:
-    """The IdleTimeout rule (RQL 1.1.4): a whole number of minutes from 1 to 30. ValueError says what is wrong."""
+    """The IdleTimeout rule: a whole number of minutes from 1 to 30. ValueError says what is wrong."""
     if isinstance(value, bool):
         raise ValueError(f"Idle timeout must be a whole number of minutes from {IDLE_MIN} to {IDLE_MAX}")
     try:

@@ -1,4 +1,4 @@
-"""Sign-in (RQL 1.2): OAuth 2.0 authorization code + PKCE (S256) with authlib; tokens in memory only.
+"""Sign-in: OAuth 2.0 authorization code + PKCE (S256) with authlib; tokens in memory only.
 
 Two user agents deliver the authorization code:
 - `BrowserLogin`   the system browser at the hosted login (Cognito), the code caught on a localhost callback server;

@@ -1,4 +1,4 @@
-"""The daily-spend chart (issue "Cost"): a small Toplevel with a Tk Canvas bar chart of this month's spend per day,
+"""The daily-spend chart: a small Toplevel with a Tk Canvas bar chart of this month's spend per day,
 its axis labels and the month-to-date total, or "no data yet". It draws `app.models.cost_chart.chart_layout`; every
 canvas item is tagged (bar, axis, grid, ytick, xlabel, title, total, empty, readout) so tests can inspect it."""
 from __future__ import annotations

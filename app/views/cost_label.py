@@ -1,4 +1,4 @@
-"""The CostLabel (RQL 1.1.5, issue "Cost"): `Cost: Month €x.xx · GPU session €y.yyy (mm:ss)`, marked while polling
+"""The CostLabel: `Cost: Month €x.xx · GPU session €y.yyy (mm:ss)`, marked while polling
 pauses for a cold start; a click asks for the daily-spend chart, which this view opens (and keeps up to date while
 it is open)."""
 from __future__ import annotations

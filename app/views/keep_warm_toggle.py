@@ -1,4 +1,4 @@
-"""The Keep-warm toggle next to Stop GPU (issue "Chat experience", GPU controls). A view: publishes `ui.keep_warm`
+"""The Keep-warm toggle next to Stop GPU. A view: publishes `ui.keep_warm`
 and shows `gpu.keep_warm`; disabled while its request is in flight and while the OpenAI backend is selected (that
 backend does not use the GPU)."""
 from __future__ import annotations

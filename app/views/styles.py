@@ -1,4 +1,4 @@
-"""ttk styles: the green SendBtn and the red StopGpuBtn (RQL 1.1.2, 1.1.3)."""
+"""ttk styles: the green SendBtn and the red StopGpuBtn."""
 from __future__ import annotations
 
 from tkinter import ttk

@@ -1,5 +1,5 @@
-"""The top rows: backend dropdown (RQL 12), IdleTimeout spinbox (RQL 1.1.4), the Keep-warm toggle, StopGpuBtn
-(RQL 1.1.3); under them the CostLabel (RQL 1.1.5; a click opens the daily-spend chart). Publishes intents;
+"""The top rows: backend dropdown, IdleTimeout spinbox, the Keep-warm toggle, StopGpuBtn;
+under them the CostLabel (a click opens the daily-spend chart). Publishes intents;
 validation and saving happen in the settings controller."""
 from __future__ import annotations
 
