@@ -135,20 +135,20 @@ class OpenAiApiClient(Backend):
             for chunk in submission.stream:
                 if flag.is_set():
                     raise Cancelled()
-                # The SDK builds chunks without validating them, and OpenAI-compatible servers leave fields out:
-                # every field is read with a default.
-                model = getattr(chunk, "model", None) or model
-                usage = getattr(chunk, "usage", None)
+                # The SDK builds chunks without validating them: a field an OpenAI-compatible server left out
+                # reads as None.
+                model = chunk.model or model
+                usage = chunk.usage
                 if usage is not None:
-                    if getattr(usage, "completion_tokens", None):
+                    if usage.completion_tokens:
                         usage_tokens = int(usage.completion_tokens)
-                    if isinstance(getattr(usage, "prompt_tokens", None), int):
+                    if isinstance(usage.prompt_tokens, int):
                         prompt_tokens = int(usage.prompt_tokens)
-                    details = getattr(usage, "prompt_tokens_details", None)
-                    if isinstance(getattr(details, "cached_tokens", None), int):
+                    details = usage.prompt_tokens_details
+                    if details is not None and isinstance(details.cached_tokens, int):
                         cached_tokens = int(details.cached_tokens)
                 for choice in chunk.choices or ():
-                    delta = getattr(choice.delta, "content", None) if choice.delta else None
+                    delta = choice.delta.content if choice.delta else None
                     if delta:
                         if ttft_ms is None:
                             ttft_ms = int((time.monotonic() - submission.started) * 1000)
