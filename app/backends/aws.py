@@ -200,7 +200,7 @@ class AwsTinyLlamaClient(Backend):
             try:
                 answer = self._session.authed(lambda client, token: client.cancel(token, job_id), interactive=False)
                 outcome = CANCEL_ACCEPTED
-                log.info("[aws] job %s: %s", job_id, answer.get("status") or "cancelling")
+                log.info("[aws] job %s: %s", job_id, answer.get("status") or api.CANCEL_CANCELLING)
                 break
             except ApiError as err:
                 if err.status == 409:
