@@ -70,7 +70,9 @@ class FaultProxy:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fault-proxy", daemon=True)
+        # A short poll: shutdown() waits for it, once per proxy per test.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fault-proxy", daemon=True)
 
     # --- scripting ---------------------------------------------------------------------------------------------
     def fail(self, method: str, path: str, *statuses: int, error: str = "") -> None:
