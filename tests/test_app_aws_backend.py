@@ -272,3 +272,24 @@ def test_wait_or_cancel_returns_after_the_delay_and_raises_when_cancelled():
     flag.set()
     with pytest.raises(Cancelled):
         wait_or_cancel(flag, 10)
+
+
+def test_a_result_read_that_drops_or_lags_is_read_again(api):
+    """S3 dropping the connection twice, then answering slowly: the answer still arrives whole."""
+    api.ready_gpu()
+    api.results.drop("GET", "/*", times=2)
+    api.results.hold("GET", "/*", 0.2)
+    client, _ = make_client(api)
+    reply, _ = run(client, "read me again")
+    assert reply.text == api.reply("read me again")
+    statuses = [c.status for c in api.results.calls]
+    assert statuses[:2] == [0, 0] and statuses[-1] == 200, statuses
+
+
+def test_a_dropped_infer_connection_is_a_clear_error_and_nothing_is_queued(api):
+    api.drop("POST", "/infer")
+    client, _ = make_client(api)
+    with pytest.raises(ApiError) as err:
+        run(client)
+    assert client.error_message(err.value).startswith("[aws] ")
+    assert [c.status for c in api.calls_to("POST", "/infer")] == [0], "the proxy never forwarded it"

@@ -38,7 +38,7 @@ def toggle(stack, on: bool) -> dict:
     return stack.of("gpu.keep_warm")[-1]
 
 
-def ready_after_a_job(stack: Stack) -> None:
+def ready_after_a_job(stack) -> None:
     stack.model.apply_ping("ready", time.monotonic())
     stack.model.apply_job_end(5, time.monotonic())
 
@@ -94,8 +94,8 @@ def test_the_openai_backend_switches_it_off_and_refuses_it(stack, api):
 def test_a_toggle_made_while_a_request_is_in_flight_is_sent_after_it(stack, api):
     stack.bus.send("ui.keep_warm", on=True)
     stack.bus.send("ui.keep_warm", on=False)  # before the first answer was drained
-    stack.until(lambda: [c.status for c in api.calls_to("POST", "/keepwarm")] == [200, 200] and stack.keep_warm.in_flight is None
-                and not stack.of("gpu.keep_warm")[-1]["on"])
+    stack.until(lambda: [c.status for c in api.calls_to("POST", "/keepwarm")] == [200, 200]
+                and stack.keep_warm.in_flight is None and not stack.of("gpu.keep_warm")[-1]["on"])
     assert [c.body["on"] for c in api.calls_to("POST", "/keepwarm")] == [True, False]
     assert api.keep_warm_until() is None
 
