@@ -4,19 +4,27 @@ errors collected) and a throwaway HOME with its own ~/.tl-fif.ini. conftest.py r
 """
 from __future__ import annotations
 
+import gc
 import tkinter as tk
 
 import pytest
+
+# Every root stays referenced until the process exits. A Tcl interpreter must be freed on the thread that made it:
+# when the last reference to a root goes away in a worker thread (an app still finishing a request holds one) or in a
+# GC pass another thread runs, freeing it aborts the whole test process.
+_ROOTS: list[tk.Tk] = []
 
 
 @pytest.fixture(scope="module")
 def root(xvfb_display):
     root = tk.Tk()
+    _ROOTS.append(root)
     root.withdraw()
-    root.errors = []
-    root.report_callback_exception = lambda *exc: root.errors.append(exc)
+    errors = root.errors = []
+    root.report_callback_exception = lambda *exc: errors.append(exc)  # no cycle through the root
     yield root
     root.destroy()
+    gc.collect()  # the apps built on this root sit in reference cycles: free their Tk variables here, on the Tk thread
 
 
 @pytest.fixture
