@@ -93,9 +93,10 @@ class CloudProcess:
         state_file = workdir / "local-cloud.json"
         log_file = workdir / "local-cloud.log"
         env = dict(os.environ, TLFIF_LOCAL_STATE=str(state_file), PYTHONUNBUFFERED="1")
+        # --exit-with-stdin: the cloud stops when this process goes away, even killed (its end of the pipe closes).
         with open(log_file, "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "tlfif_local", "up", *args], stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=log, env=env)
+            proc = subprocess.Popen([sys.executable, "-m", "tlfif_local", "up", "--exit-with-stdin", *args],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env)
         lines: queue.Queue = queue.Queue()
         access_log: list[dict] = []
 
@@ -134,6 +135,8 @@ class CloudProcess:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError(f"local cloud ignored signal {sig} for {timeout} s") from None
+        if self.proc.stdin:
+            self.proc.stdin.close()
         self.http.close()
         return self.proc.returncode
 
