@@ -19,11 +19,18 @@ import time
 from typing import Any, Callable, Protocol
 
 from tlfif_common.jobs import JOB_TTL_SECONDS, Job
-from tlfif_common.workqueue import NS
+from tlfif_common.workqueue import FINAL_MARK_TTL, NS
 
 from .errors import QueueUnavailable
 
 START_WANTED = f"{NS}:gpu:start_wanted"
+OWNER_TTL_SECONDS = FINAL_MARK_TTL  # as long as the final marker: /cancel can tell the owner "finished" that long
+
+
+def owner_key(job_id: str) -> str:
+    """Who sent the job: outlives the job key (deleted on ack) so that /cancel checks ownership before state."""
+    return f"{NS}:owner:{job_id}"
+
 REDIS_TIMEOUT_SECONDS = 2.0
 
 
@@ -90,7 +97,11 @@ class RedisQueuePort:
             raise QueueUnavailable(f"redis: {type(err).__name__}: {err}") from err
 
     def enqueue(self, job: Job) -> None:
-        self._guard(lambda: self._queue.enqueue(job))
+        def enqueue() -> None:
+            if job.user is not None:
+                self.redis.set(owner_key(job.id), job.user, ex=OWNER_TTL_SECONDS)
+            self._queue.enqueue(job)
+        self._guard(enqueue)
 
     def depth(self) -> int:
         return self._guard(self._queue.depth)
@@ -121,8 +132,14 @@ class RedisQueuePort:
 
     def cancel(self, job_id: str, user: str) -> str:
         def cancel() -> str:
+            # Ownership first: nothing about someone else's job (not even that it finished) may leak.
             job = self._queue.load_job(job_id)
-            if job is None:  # acknowledged jobs lose their job key but keep their final marker for an hour
+            if job is None:  # acknowledged jobs lose their job key; the owner key and final marker stay an hour
+                owner = self.redis.get(owner_key(job_id))
+                if owner is None:
+                    return UNKNOWN_JOB
+                if (owner.decode() if isinstance(owner, bytes) else owner) != user:
+                    return NOT_OWNER
                 return ALREADY_FINISHED if self._queue.has_final(job_id) else UNKNOWN_JOB
             if job.user != user:
                 return NOT_OWNER
