@@ -141,7 +141,7 @@ def _up(args) -> int:
             return 1
         assert cloud.issuer is not None
         path = write_state({"pid": pid, "info": info, "admin_token_url": cloud.issuer.admin_token_url,
-                            "admin_secret": cloud.issuer.admin_secret})
+                            "admin_secret": cloud.issuer.admin_secret, "login_secret": cloud.issuer.login_secret})
         emit(info)
         log.info("[cloud] up: API %s, issuer %s (state file %s)", info["api_url"], info["issuer"], path)
         if args.exit_with_stdin:

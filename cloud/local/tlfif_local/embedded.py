@@ -5,6 +5,7 @@
     handle = start_in_background(port=0)        # blocks until the cloud is up (≈ 3 s), raises LocalCloudError
     handle.info    # {"api_url", "issuer", "authorize_url", "token_url", "jwks_url", "client_id", "redirect_uri",
                    #  "region"}: the first line `tl-fif cloud up` prints
+    handle.login_secret  # this run's login secret (from its 0600 state file): the local login asks for it
     handle.pid     # the `python -m tlfif_local up` process
     handle.alive() # still running?
     handle.stop()  # SIGTERM, wait (kill after `timeout`); the cloud stops redis, moto, the watcher with it
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import subprocess
 import sys
@@ -26,6 +28,8 @@ import threading
 import time
 from collections import deque
 from typing import Sequence
+
+from .state import read_state, state_path
 
 log = logging.getLogger("tlfif_local.embedded")
 
@@ -37,10 +41,11 @@ class LocalCloudError(RuntimeError):
 
 
 class LocalCloudHandle:
-    def __init__(self, proc: subprocess.Popen, info: dict, access_log: deque):
+    def __init__(self, proc: subprocess.Popen, info: dict, access_log: deque, login_secret: str | None = None):
         self.proc = proc
         self.info = info
         self.access_log = access_log
+        self.login_secret = login_secret
 
     @property
     def pid(self) -> int:
@@ -129,5 +134,9 @@ def start_in_background(port: int = 0, *, boot_seconds: float | None = None, eng
     except ValueError:
         LocalCloudHandle(proc, {}, access_log).stop(5)
         raise LocalCloudError(f"the local cloud's first line is not JSON: {first[:200]!r}") from None
+    state = read_state(state_path(os.environ if env is None else env)) or {}
+    if state.get("pid") != proc.pid:
+        LocalCloudHandle(proc, {}, access_log).stop(5)
+        raise LocalCloudError("the local cloud's state file belongs to another run (two starting at once?)")
     log.info("local cloud up (pid %d): API %s", proc.pid, info.get("api_url"))
-    return LocalCloudHandle(proc, info, access_log)
+    return LocalCloudHandle(proc, info, access_log, login_secret=state.get("login_secret"))
