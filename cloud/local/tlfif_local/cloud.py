@@ -33,6 +33,7 @@ ENGINE_ECHO = "echo"
 # The callback the info line names; the issuer accepts any port on localhost/127.0.0.1 with path /callback.
 DEFAULT_REDIRECT_URI = "http://localhost:8400/callback"
 REDIS_CHECK_SECONDS = 0.5
+REDIS_RESTART_DELAY = 2.0  # a managed Redis is back after seconds, not at once; clients see 503 meanwhile
 INFO_KEYS = ("api_url", "issuer", "authorize_url", "token_url", "jwks_url", "client_id", "redirect_uri", "region")
 
 
@@ -174,7 +175,10 @@ class LocalCloud:
             server = self.redis
             if server is None or server.alive():
                 continue
-            log.warning("[redis] redis-server died; restarting it on port %s", server.port)
+            log.warning("[redis] redis-server died; restarting it on port %s in %.0f s", server.port,
+                        REDIS_RESTART_DELAY)
+            if self._closing.wait(REDIS_RESTART_DELAY):
+                return
             try:
                 server.restart()
                 log.info("[redis] redis-server back (pid %s)", server.pid)
