@@ -66,3 +66,11 @@ def test_another_users_finished_job_is_answered_as_no_such_job(local_cloud):
     time.sleep(0.25)
     assert local_cloud.api("POST", f"/cancel/{job_id}", token=owner).status_code == 409
 
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_not_sent_as_json_is_400_naming_the_content_type(local_cloud, content_type):
+    answer = local_cloud.api("POST", "/infer", token=local_cloud.token("fault-content-type"),
+                             data=b'{"prompt": "hi", "idle": 5}', headers={"Content-Type": content_type})
+    assert_refused(answer, 400, "content-type")
+    time.sleep(0.25)
