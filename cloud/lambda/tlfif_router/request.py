@@ -82,9 +82,9 @@ class Request:
         """
         _check_content_type(self.header("content-type"))
         raw = self.event.get("body")
-        if raw is None or raw == "":
+        if not isinstance(raw, str) or raw == "":
             raise HttpError(400, "the body must be a JSON object", field="body")
-        if not isinstance(raw, str) or len(raw) > MAX_BODY_BYTES * 4 // 3 + 4:
+        if len(raw) > MAX_BODY_BYTES * 4 // 3 + 4:  # too large even as base64: not worth decoding
             raise _too_large()
         if self.event.get("isBase64Encoded"):
             try:
