@@ -22,7 +22,7 @@ import sys
 import threading
 from urllib.parse import urlsplit
 
-from .state import ENV_STATE_PATH, read_state, remove_state, state_path, write_state
+from .state import ENV_LOGIN_SECRET, ENV_STATE_PATH, read_state, remove_state, state_path, write_state
 
 EXIT_USAGE = 2
 
@@ -124,7 +124,7 @@ def _up(args) -> int:
     options = CloudOptions(port=args.port, issuer_port=args.issuer_port, boot_seconds=args.boot_seconds,
                            engine=args.engine, echo_delay_ms=args.echo_delay_ms, minute_seconds=args.minute_seconds,
                            throttle_rate=args.throttle_rate, throttle_burst=args.throttle_burst,
-                           user_rps=args.user_rps)
+                           user_rps=args.user_rps, login_secret=os.environ.pop(ENV_LOGIN_SECRET, "") or None)
     cloud = LocalCloud(options, access_log=emit)
     log = logging.getLogger("tlfif_local.cli")
     pid = os.getpid()

@@ -49,6 +49,7 @@ class CloudOptions:
     throttle_burst: int = names.API_THROTTLE_BURST
     user_rps: int | None = None
     region: str = names.DEFAULT_REGION
+    login_secret: str | None = None  # None: the issuer makes one
 
 
 def isolate_from_aws(region: str, credentials: dict[str, str]) -> None:
@@ -97,7 +98,7 @@ class LocalCloud:
         res = self.aws.start()
         os.environ[names.ENV_AWS_ENDPOINT_URL] = res.endpoint_url
 
-        self.issuer = LocalIssuer(port=opts.issuer_port).start()
+        self.issuer = LocalIssuer(port=opts.issuer_port, login_secret=opts.login_secret).start()
 
         self.imds = ImdsEmulator(res.gpu_instance_id, region=opts.region).start()
         self.node = GpuNode(self.aws.moto_instance(), boot_seconds=opts.boot_seconds,

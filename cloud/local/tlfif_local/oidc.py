@@ -15,8 +15,8 @@ One public client (no secret, like a Cognito app client for a desktop app). Only
 S256: a missing challenge, `plain`, a missing or wrong verifier are refused. Redirect URIs: `http://localhost:<port>
 /callback` and `http://127.0.0.1:<port>/callback`, any port (the app picks a free one). ID tokens are RS256,
 60 minutes, with Cognito's claims (`iss`, `aud` = client id, `token_use` = id, `sub`, `email`, `exp`, `iat`, …).
-The login secret reaches the page as the `login_secret` query parameter of the authorize URL (the app adds it,
-read from the 0600 state file). Every request must name the issuer's own loopback `Host` (no DNS rebinding).
+The login secret reaches the page as the `login_secret` query parameter of the authorize URL (the app adds it;
+it is also in the 0600 state file). Every request must name the issuer's own loopback `Host` (no DNS rebinding).
 """
 from __future__ import annotations
 
@@ -200,11 +200,11 @@ class _Store:
 class LocalIssuer:
     """Keys, tokens and the Flask app of the local issuer. `start()` serves it on 127.0.0.1."""
 
-    def __init__(self, port: int = 0, client_id: str | None = None):
+    def __init__(self, port: int = 0, client_id: str | None = None, login_secret: str | None = None):
         self.client_id = client_id or "".join(secrets.choice(string.ascii_lowercase + string.digits)
                                               for _ in range(26))
         self.admin_secret = secrets.token_urlsafe(32)
-        self.login_secret = secrets.token_urlsafe(24)
+        self.login_secret = login_secret or secrets.token_urlsafe(24)
         self.kid = secrets.token_urlsafe(12)
         self.key = RSAKey.generate_key(2048, parameters={"kid": self.kid, "use": "sig", "alg": "RS256"},
                                        private=True)

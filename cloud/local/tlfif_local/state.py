@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 
 ENV_STATE_PATH = "TLFIF_LOCAL_STATE"
+# The login secret an embedding parent chose for its child `cloud up` (read and removed from the environment at
+# start, so no grandchild inherits it); without it `cloud up` makes one. Either way it is in the state file.
+ENV_LOGIN_SECRET = "TLFIF_LOCAL_LOGIN_SECRET"
 
 
 def state_path(environ: dict | None = None) -> Path:
