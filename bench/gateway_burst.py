@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import logging
 import os
 import statistics
 import tempfile
@@ -84,6 +85,7 @@ def main() -> None:
     parser.add_argument("--relaxed", action="store_true", help="stage throttling raised: every request reaches "
                                                                "the router")
     args = parser.parse_args()
+    logging.getLogger("tlfif_local.embedded").setLevel(logging.ERROR)  # the cloud's own warnings (pool size)
 
     workdir = Path(tempfile.mkdtemp(prefix="gateway-burst-"))
     env = dict(os.environ, TLFIF_LOCAL_STATE=str(workdir / "state.json"))
