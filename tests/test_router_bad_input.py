@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tlfif_common.json_body import MAX_DEPTH
-from tlfif_common.workqueue import KEEP_WARM, PENDING
+from tlfif_common.redis_keys import KEEP_WARM, PENDING
 from tlfif_router.request import MAX_BODY_BYTES
 
 from support.router_cloud import aws_cloud_fixture, cloud_fixture, invoke, load_event  # noqa: F401

@@ -144,6 +144,13 @@ class CloudProcess:
     def state(self) -> dict:
         return json.loads(self.state_file.read_text())
 
+    def endpoint(self, info: dict | None = None):
+        """What the app is given for this cloud (or for `info`, its endpoints seen through proxies): the run's login
+        secret included, as the embedded cloud hands it over."""
+        from app.services.endpoints import AwsEndpoint
+
+        return AwsEndpoint.from_local_info(info or self.info, self.state()["login_secret"])
+
     def token(self, user: str = "local-user", expires_in: int = 3600, claims: dict | None = None) -> str:
         """An ID token minted by the running issuer (the endpoint behind `tl-fif cloud token`)."""
         key = json.dumps([user, expires_in, claims], sort_keys=True)

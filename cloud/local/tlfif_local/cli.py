@@ -141,10 +141,12 @@ def _up(args) -> int:
             return 1
         assert cloud.issuer is not None
         # Tests reach Redis and moto through these to set what only a running system would (the cost reporter's
-        # figures) and to read state the API does not show (keep-warm after /stop).
+        # figures) and to read state the API does not show (keep-warm after /stop). The file is 0600: the run's
+        # secrets stay with the user who started it.
         path = write_state({"pid": pid, "info": info, "admin_token_url": cloud.issuer.admin_token_url,
                             "admin_secret": cloud.issuer.admin_secret, "login_secret": cloud.issuer.login_secret,
-                            "redis_url": cloud.redis.url, "aws_endpoint_url": cloud.aws.resources.endpoint_url})
+                            "redis_url": cloud.redis.url, "aws_endpoint_url": cloud.aws.resources.endpoint_url,
+                            "aws_credentials": cloud.aws.credentials})
         emit(info)
         log.info("[cloud] up: API %s, issuer %s (state file %s)", info["api_url"], info["issuer"], path)
         if args.exit_with_stdin:
