@@ -78,7 +78,8 @@ def ended(d: GuiDriver, rid: str) -> bool:
 
 def test_esc_stops_an_aws_answer_at_the_watcher(gui, local_cloud_factory):
     cloud = local_cloud_factory("--boot-seconds", "1", "--echo-delay-ms", "150", *RELAXED_THROTTLE)
-    d = gui(settings=Settings(), endpoints=FixedEndpoint(AwsEndpoint.from_local_info(cloud.info)), timings=CLOUD)
+    endpoint = AwsEndpoint.from_local_info(cloud.info, cloud.login_secret)
+    d = gui(settings=Settings(), endpoints=FixedEndpoint(endpoint), timings=CLOUD)
     submissions = []
     aws = d.app.backends["aws"]
     send_prompt = aws.send_prompt
@@ -165,8 +166,8 @@ def test_aws_answer_is_rendered_with_stats_cost_and_copy_buttons(gui, api, root)
 
 def test_local_cloud_answer_is_rendered_with_stats_cost_and_copy(gui, local_cloud, root):
     """The same on the local cloud: the echo engine repeats the Markdown it is sent; router and watcher between."""
-    d = gui(settings=Settings(), endpoints=FixedEndpoint(AwsEndpoint.from_local_info(local_cloud.info)),
-            timings=CLOUD)
+    endpoint = AwsEndpoint.from_local_info(local_cloud.info, local_cloud.login_secret)
+    d = gui(settings=Settings(), endpoints=FixedEndpoint(endpoint), timings=CLOUD)
     out = d.window.output
     rid = send(d, "Use **pip**:\n```sh\npip install tl-fif\n```\n- one")
     d.until(lambda: ended(d, rid), 60, "the answer")

@@ -32,7 +32,7 @@ def gui(root, home):
     drivers = []
 
     def make(cloud, **kwargs):
-        kwargs.setdefault("endpoints", FixedEndpoint(AwsEndpoint.from_local_info(cloud.info)))
+        kwargs.setdefault("endpoints", FixedEndpoint(AwsEndpoint.from_local_info(cloud.info, cloud.login_secret)))
         if kwargs.setdefault("settings", Settings()) is None:
             del kwargs["settings"]  # GuiDriver loads the settings file
         driver = GuiDriver(root, timings=TIMINGS, env={}, **kwargs)

@@ -40,8 +40,8 @@ def test_keep_warm_holds_the_gpu_past_its_idle_time_until_off_or_the_maximum_lif
     cloud = local_cloud_factory("--boot-seconds", "1", "--minute-seconds", str(MINUTE_S), *RELAXED_THROTTLE)
     token = cloud.token(user="keep-warm-observer")
     settings = Settings(idle=2, keep_warm_max_minutes=60)  # idle: 1 s after a job; keep-warm: at most 30 s
-    d = GuiDriver(root, settings=settings, endpoints=FixedEndpoint(AwsEndpoint.from_local_info(cloud.info)),
-                  timings=TIMINGS, env={})
+    endpoint = AwsEndpoint.from_local_info(cloud.info, cloud.login_secret)
+    d = GuiDriver(root, settings=settings, endpoints=FixedEndpoint(endpoint), timings=TIMINGS, env={})
     shown = Recorder(d.app.bus, ["gpu.keep_warm"])
     toggle, status = d.window.toolbar.keep_warm, d.window.status.gpu_label
     try:
