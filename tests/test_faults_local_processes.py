@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from support.local_cloud import RELAXED_THROTTLE, pid_running
+from support.local_cloud import RELAXED_THROTTLE, descendants, pid_running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -115,3 +115,30 @@ def test_a_watcher_killed_mid_answer_gives_exactly_one_complete_result(local_clo
     assert len(final["text"]) >= len(partial["text"])
     time.sleep(1.5)  # nothing rewrites a final result (no second, duplicate answer lands later)
     assert read_result(url) == final
+
+
+EMBEDDING_APP = """
+import sys, time
+from tlfif_local.embedded import start_in_background
+handle = start_in_background(port=0, boot_seconds=1)
+print(handle.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_an_app_killed_with_its_embedded_cloud_leaves_no_process_behind(tmp_path):
+    env = dict(os.environ, TLFIF_LOCAL_STATE=str(tmp_path / "state.json"))
+    app = subprocess.Popen([sys.executable, "-c", EMBEDDING_APP], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        cloud_pid = int(app.stdout.readline())
+        tree = wait_until(lambda: (lambda t: t if any("redis-server" in c for c in t.values()) else None)(
+            descendants(app.pid)), 20, "the embedded cloud's redis-server runs")
+        assert cloud_pid in tree
+        app.kill()
+        app.wait(10)
+        wait_until(lambda: not any(pid_running(pid) for pid in tree), LEFTOVER_SECONDS,
+                   f"every process of the embedded cloud ends after the app's SIGKILL ({tree})")
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
