@@ -15,7 +15,7 @@ import pytest
 
 from app.timings import Timings
 from app.models.settings import Settings
-from app.services.endpoints import AwsEndpoint, FixedEndpoint
+from app.services.endpoints import FixedEndpoint
 from support.fake_openai import FakeOpenAI
 from support.xvfb import xvfb_display  # noqa: F401  (session fixture)
 from tlfif_common import prices
@@ -119,7 +119,7 @@ def test_aws_answer_is_rendered_with_stats_cost_and_copy_buttons(gui, api, root)
 
 def test_local_cloud_answer_is_rendered_with_stats_cost_and_copy(gui, local_cloud, root):
     """The same on the local cloud: the echo engine repeats the Markdown it is sent; router and watcher between."""
-    d = gui(endpoints=FixedEndpoint(AwsEndpoint.from_local_info(local_cloud.info)), timings=CLOUD)
+    d = gui(endpoints=FixedEndpoint(local_cloud.endpoint()), timings=CLOUD)
     out = d.window.output
     rid = d.ask("Use **pip**:\n```sh\npip install tl-fif\n```\n- one", 60)
     done = d.recorder.of("job.done")[-1]

@@ -11,7 +11,7 @@ import pytest
 from app.timings import Timings
 from app.models.settings import Settings
 from app.services import chat_export, config_file
-from app.services.endpoints import AwsEndpoint, FixedEndpoint
+from app.services.endpoints import FixedEndpoint
 from app.services.history_store import HistoryStore
 from support.app_harness import GuiDriver, Recorder
 from support.fake_openai import FakeOpenAI
@@ -31,7 +31,7 @@ CHAT_TOPICS = ["chat.listed", "chat.opened", "chat.notice", "chat.warning", "cha
 def gui(gui):
     """`gui(cloud, **app_kwargs)`: the window on this local cloud; settings=None loads the settings file."""
     def make(cloud, **kwargs):
-        kwargs.setdefault("endpoints", FixedEndpoint(AwsEndpoint.from_local_info(cloud.info)))
+        kwargs.setdefault("endpoints", FixedEndpoint(cloud.endpoint()))
         if kwargs.setdefault("settings", Settings()) is None:
             del kwargs["settings"]  # GuiDriver loads the settings file
         driver = gui(timings=TIMINGS, **kwargs)

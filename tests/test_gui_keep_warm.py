@@ -12,7 +12,7 @@ import pytest
 from app.timings import Timings
 from app.controllers.keep_warm_controller import ENDED_MESSAGE
 from app.models.settings import Settings
-from app.services.endpoints import AwsEndpoint, FixedEndpoint
+from app.services.endpoints import FixedEndpoint
 from support.app_harness import GuiDriver, Recorder
 from support.local_cloud import RELAXED_THROTTLE
 from support.xvfb import xvfb_display  # noqa: F401  (session fixture)
@@ -37,7 +37,7 @@ def test_keep_warm_holds_the_gpu_past_its_idle_time_until_off_or_the_maximum_lif
     cloud = local_cloud_factory("--boot-seconds", "1", "--minute-seconds", str(MINUTE_S), *RELAXED_THROTTLE)
     token = cloud.token(user="keep-warm-observer")
     settings = Settings(idle=2, keep_warm_max_minutes=60)  # idle: 1 s after a job; keep-warm: at most 30 s
-    d = gui(settings=settings, endpoints=FixedEndpoint(AwsEndpoint.from_local_info(cloud.info)), timings=TIMINGS)
+    d = gui(settings=settings, endpoints=FixedEndpoint(cloud.endpoint()), timings=TIMINGS)
     shown = Recorder(d.app.bus, ["gpu.keep_warm"])
     toggle, status = d.window.toolbar.keep_warm, d.window.status.gpu_label
     d.until(lambda: status["text"] == "GPU stopped", 30, "signed in, GPU stopped")

@@ -2,7 +2,9 @@
 
 The login page contract the desktop app relies on: GET authorize → 200 HTML with ONE `<form method="post">` that
 posts back to the authorize path, a hidden input per OAuth parameter, a text input `username` prefilled
-"local-user" and a submit button; POST → 302 to `redirect_uri?code=…&state=…`.
+"local-user" and a submit button; POST → 302 to `redirect_uri?code=…&state=…`. The run's login secret (from the
+state file) rides on the authorize URL, as the app sends it; without it the login is refused
+(tests/test_faults_local_security.py).
 """
 from __future__ import annotations
 
@@ -84,6 +86,12 @@ def callback():
     server.close()
 
 
+def signed_in_info(cloud) -> dict:
+    """The cloud's info line with the authorize URL as the app uses it: carrying this run's login secret."""
+    secret = cloud.state()["login_secret"]
+    return {**cloud.info, "authorize_url": f"{cloud.info['authorize_url']}?{urlencode({'login_secret': secret})}"}
+
+
 def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(64)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
@@ -156,7 +164,7 @@ def verify_id_token(info: dict, id_token: str) -> dict:
 
 
 def test_pkce_login_like_a_browser_gives_a_working_id_token(local_cloud, callback):
-    info = local_cloud.info
+    info = signed_in_info(local_cloud)
     verifier, challenge = pkce_pair()
     code = login_code(info, callback, challenge, username="bob")
 
@@ -188,7 +196,7 @@ def test_pkce_login_like_a_browser_gives_a_working_id_token(local_cloud, callbac
 
 
 def test_wrong_verifier_is_refused(local_cloud, callback):
-    info = local_cloud.info
+    info = signed_in_info(local_cloud)
     _, challenge = pkce_pair()
     other_verifier, _ = pkce_pair()
     code = login_code(info, callback, challenge)
@@ -199,7 +207,7 @@ def test_wrong_verifier_is_refused(local_cloud, callback):
 
 
 def test_missing_verifier_is_refused(local_cloud, callback):
-    info = local_cloud.info
+    info = signed_in_info(local_cloud)
     _, challenge = pkce_pair()
     code = login_code(info, callback, challenge)
     answer = exchange(info, code, callback.redirect_uri, None)
@@ -211,7 +219,7 @@ def test_missing_verifier_is_refused(local_cloud, callback):
 @pytest.mark.parametrize("method, with_challenge", [("plain", True), (None, True), ("S256", False)],
                          ids=["plain", "no-method-means-plain", "no-challenge"])
 def test_authorization_without_s256_is_refused(local_cloud, callback, method, with_challenge):
-    info = local_cloud.info
+    info = signed_in_info(local_cloud)
     verifier, challenge = pkce_pair()
     params = authorize_query(info, callback.redirect_uri, verifier if with_challenge else None, method=method)
     answer = requests.get(info["authorize_url"], params=params, allow_redirects=False, timeout=10)
@@ -230,7 +238,7 @@ def test_authorization_without_s256_is_refused(local_cloud, callback, method, wi
     {"redirect_uri": "http://localhost:8400/callback?next=http://evil.example"},
 ], ids=["client_id", "foreign-host", "https", "path", "query"])
 def test_wrong_client_or_redirect_uri_gets_a_400_page_and_no_redirect(local_cloud, change):
-    info = local_cloud.info
+    info = signed_in_info(local_cloud)
     _, challenge = pkce_pair()
     params = {**authorize_query(info, "http://localhost:8400/callback", challenge), **change}
     for answer in (requests.get(info["authorize_url"], params=params, allow_redirects=False, timeout=10),
@@ -242,7 +250,7 @@ def test_wrong_client_or_redirect_uri_gets_a_400_page_and_no_redirect(local_clou
 
 
 def test_any_loopback_callback_port_is_accepted(local_cloud):
-    info = local_cloud.info
+    info = signed_in_info(local_cloud)
     _, challenge = pkce_pair()
     for redirect_uri in ("http://localhost:53682/callback", "http://127.0.0.1:1234/callback"):
         params = authorize_query(info, redirect_uri, challenge)
@@ -256,7 +264,7 @@ def test_any_loopback_callback_port_is_accepted(local_cloud):
 
 
 def test_empty_user_name_shows_the_form_again(local_cloud):
-    info = local_cloud.info
+    info = signed_in_info(local_cloud)
     _, challenge = pkce_pair()
     params = authorize_query(info, "http://localhost:8400/callback", challenge)
     with requests.Session() as session:
@@ -273,7 +281,7 @@ def test_login_in_headless_chromium(local_cloud, callback):
 
     assert shutil.which("chromium") or shutil.which("chromium-browser"), \
         "chromium is missing: run scripts/system-packages.sh test (make test does)"
-    info = local_cloud.info
+    info = signed_in_info(local_cloud)
     verifier, challenge = pkce_pair()
     params = authorize_query(info, callback.redirect_uri, challenge)
     options = webdriver.ChromeOptions()
@@ -286,7 +294,7 @@ def test_login_in_headless_chromium(local_cloud, callback):
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     try:
         driver.set_page_load_timeout(30)
-        driver.get(info["authorize_url"] + "?" + urlencode(params))
+        driver.get(info["authorize_url"] + "&" + urlencode(params))
         forms = driver.find_elements(By.TAG_NAME, "form")
         assert len(forms) == 1
         field = driver.find_element(By.NAME, "username")

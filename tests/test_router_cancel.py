@@ -38,24 +38,41 @@ def test_owner_cancels_a_queued_job(cloud, redis_client, via_path_only):
     assert WorkQueue(redis_client).cancel_requested(job_id)
 
 
-def test_someone_elses_job_is_403_and_not_flagged(cloud, redis_client):
+UNKNOWN_ID = "0b5d3c1e-2f4a-4b6c-8d7e-9f0a1b2c3d4e"
+
+
+def finish(job_id: str, redis_client) -> None:
+    """What the watcher does with a job: claim it, write the final result, acknowledge it."""
+    queue = WorkQueue(redis_client)
+    assert queue.claim("w", timeout=0.1).job_id == job_id
+    queue.claim_final(job_id, "w")
+    queue.ack(job_id)
+
+
+def test_someone_elses_job_is_answered_as_no_such_job_and_not_flagged(cloud, redis_client):
     job_id = submit()
     answer = invoke(cancel_event(job_id, claims={"sub": "another-user"}))
-    assert answer.status == 403 and "another user" in answer.error
+    assert (answer.status, answer.body) == (404, invoke(cancel_event(UNKNOWN_ID)).body)
     assert not redis_client.exists(keys.cancel(job_id))
 
 
+def test_someone_elses_finished_job_is_answered_as_no_such_job(cloud, redis_client):
+    """A 409 would tell a stranger that the job existed and has finished."""
+    job_id = submit()
+    finish(job_id, redis_client)
+    answer = invoke(cancel_event(job_id, claims={"sub": "another-user"}))
+    assert (answer.status, answer.body) == (404, invoke(cancel_event(UNKNOWN_ID)).body)
+    assert invoke(cancel_event(job_id)).status == 409  # its owner still learns that it finished
+
+
 def test_unknown_job_is_404(cloud):
-    answer = invoke(cancel_event("0b5d3c1e-2f4a-4b6c-8d7e-9f0a1b2c3d4e"))
+    answer = invoke(cancel_event(UNKNOWN_ID))
     assert answer.status == 404 and answer.body["field"] == "id"
 
 
 def test_finished_job_is_409(cloud, redis_client):
     job_id = submit()
-    queue = WorkQueue(redis_client)
-    assert queue.claim("w", timeout=0.1).job_id == job_id
-    queue.claim_final(job_id, "w")
-    queue.ack(job_id)
+    finish(job_id, redis_client)
     answer = invoke(cancel_event(job_id))
     assert answer.status == 409 and "finished" in answer.error
 
@@ -91,7 +108,9 @@ def test_lean_profile_cancel_goes_through_the_queue_function(redis_url, redis_cl
         port.enqueue(job)
         assert port.cancel(job.id, "intruder") == "forbidden"
         assert port.cancel(job.id, "owner") == "cancelling" and WorkQueue(redis_client).cancel_requested(job.id)
-        assert port.cancel("0b5d3c1e-2f4a-4b6c-8d7e-9f0a1b2c3d4e", "owner") == "unknown"
+        assert port.cancel(UNKNOWN_ID, "owner") == "unknown"
+        finish(job.id, redis_client)
+        assert port.cancel(job.id, "intruder") == "forbidden" and port.cancel(job.id, "owner") == "finished"
         refused = queue_handler.handler({"op": "cancel", "job_id": "nope", "user": "owner"}, None)
         assert refused["ok"] is False and "job_id" in refused["error"]
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlencode
 
 from app.models.settings import AwsSettings
 
@@ -36,9 +37,12 @@ class AwsEndpoint:
                    redirect_uri=f"http://localhost:{aws.redirect_port}{CALLBACK_PATH}", browser=True)
 
     @classmethod
-    def from_local_info(cls, info: dict) -> AwsEndpoint:
-        """The local cloud's first stdout line (`tl-fif cloud up`)."""
-        return cls(api_url=info["api_url"].rstrip("/"), authorize_url=info["authorize_url"],
+    def from_local_info(cls, info: dict, login_secret: str | None = None) -> AwsEndpoint:
+        """The local cloud's first stdout line (`tl-fif cloud up`); its login page asks for the run's secret."""
+        authorize_url = info["authorize_url"]
+        if login_secret:
+            authorize_url += ("&" if "?" in authorize_url else "?") + urlencode({"login_secret": login_secret})
+        return cls(api_url=info["api_url"].rstrip("/"), authorize_url=authorize_url,
                    token_url=info["token_url"], client_id=info["client_id"], redirect_uri=info["redirect_uri"],
                    browser=False)
 

@@ -55,7 +55,7 @@ class EmbeddedCloud:
             if self._stopping.is_set():  # the app closed while we were starting
                 self._stop_handle()
                 return
-        endpoint = AwsEndpoint.from_local_info(handle.info)
+        endpoint = AwsEndpoint.from_local_info(handle.info, handle.login_secret)
         log.info("[local-cloud] up at %s", endpoint.api_url)
         self._endpoint.set(endpoint)
         self._notify("cloud.ready", api_url=endpoint.api_url)

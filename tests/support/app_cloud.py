@@ -67,9 +67,9 @@ class CloudApi(FaultProxy):
     def endpoints(self, **changes):
         from dataclasses import replace
 
-        from app.services.endpoints import AwsEndpoint, FixedEndpoint
+        from app.services.endpoints import FixedEndpoint
 
-        return FixedEndpoint(replace(AwsEndpoint.from_local_info(self.info), **changes))
+        return FixedEndpoint(replace(self.cloud.endpoint(self.info), **changes))
 
     @staticmethod
     def reply(prompt: str) -> str:
@@ -100,11 +100,9 @@ class CloudApi(FaultProxy):
 
     # --- state only Redis and moto hold ------------------------------------------------------------------------
     def _aws(self, service: str):
-        from tlfif_local.aws_stack import FAKE_CREDENTIALS
-
-        return boto3.client(service, endpoint_url=self.cloud.state()["aws_endpoint_url"],
-                            region_name=self.cloud.info["region"],
-                            **{key.lower(): value for key, value in FAKE_CREDENTIALS.items()})
+        state = self.cloud.state()
+        return boto3.client(service, endpoint_url=state["aws_endpoint_url"], region_name=self.cloud.info["region"],
+                            **{key.lower(): value for key, value in state["aws_credentials"].items()})
 
     def keep_warm_until(self) -> int | None:
         client = redis.Redis.from_url(self.cloud.state()["redis_url"])

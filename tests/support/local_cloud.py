@@ -1,7 +1,7 @@
 """Run the local cloud as a separate process for end-to-end tests, and talk to it over HTTP only.
 
     cloud = CloudProcess.start(["--boot-seconds", "1"], tmp_dir)   # `python -m tlfif_local up ...`
-    cloud.info["api_url"]; cloud.token(user="alice"); cloud.api("GET", "/ping", token=...)
+    cloud.info["api_url"]; cloud.token(user="alice"); cloud.api("GET", "/ping", token=...); cloud.login_secret
     cloud.watcher_pids(); cloud.descendants(); cloud.stop()
 
 Fixtures (registered in tests/conftest.py):
@@ -146,6 +146,18 @@ class CloudProcess:
     # --- tokens and requests --------------------------------------------------------------------------------
     def state(self) -> dict:
         return json.loads(self.state_file.read_text())
+
+    @property
+    def login_secret(self) -> str:
+        """This run's login secret (from the 0600 state file), as the app passes it to the login page."""
+        return self.state()["login_secret"]
+
+    def endpoint(self, info: dict | None = None):
+        """What the app is given for this cloud (or for `info`, its endpoints seen through proxies): the run's login
+        secret included, as the embedded cloud hands it over."""
+        from app.services.endpoints import AwsEndpoint
+
+        return AwsEndpoint.from_local_info(info or self.info, self.login_secret)
 
     def token(self, user: str = "local-user", expires_in: int = 3600, claims: dict | None = None) -> str:
         """An ID token minted by the running issuer (the endpoint behind `tl-fif cloud token`)."""

@@ -68,6 +68,14 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _utf8_size(text: str, field: str) -> int:
+    """Bytes of `text` in UTF-8; RequestError for a str that has none (a lone surrogate, e.g. from "\\ud800")."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise RequestError(field, f"{field} is not valid Unicode (a lone UTF-16 surrogate)") from None
+
+
 def _check_messages(messages: Any) -> list[dict]:
     if not isinstance(messages, list):
         raise RequestError("messages", "messages must be a list of {role, content} objects")
@@ -81,7 +89,7 @@ def _check_messages(messages: Any) -> list[dict]:
             raise RequestError("messages", f"messages[{i}].role must be one of {', '.join(ROLES)}")
         if not isinstance(message["content"], str):
             raise RequestError("messages", f"messages[{i}].content must be a string")
-        size += len(message["content"].encode("utf-8"))
+        size += _utf8_size(message["content"], f"messages[{i}].content")
     if size > MAX_MESSAGES_BYTES:
         raise RequestError("messages", f"messages exceed {MAX_MESSAGES_BYTES // 1024} KiB")
     return [dict(m) for m in messages]
@@ -105,7 +113,7 @@ def _check_params(params: Any) -> dict:
                                f"params.max_tokens must be an integer from 1 to {MAX_TOKENS_LIMIT}")
     if "system" in params:
         s = params["system"]
-        if not isinstance(s, str) or len(s.encode("utf-8")) > MAX_PROMPT_BYTES:
+        if not isinstance(s, str) or _utf8_size(s, "params.system") > MAX_PROMPT_BYTES:
             raise RequestError("params.system", "params.system must be a string of at most 32 KiB")
     return dict(params)
 
@@ -134,7 +142,7 @@ def validate_infer_request(body: Any, *, models_bucket: str | None) -> dict:
     prompt = body["prompt"]
     if not isinstance(prompt, str) or not prompt.strip():
         raise RequestError("prompt", "prompt must be a non-empty string")
-    if len(prompt.encode("utf-8")) > MAX_PROMPT_BYTES:
+    if _utf8_size(prompt, "prompt") > MAX_PROMPT_BYTES:
         raise RequestError("prompt", "prompt must be at most 32 KiB")
     if "idle" not in body:
         raise RequestError("idle", "idle is required")

@@ -14,6 +14,7 @@ inside a transaction.
     {tlfif}:claimed                 hash id -> epoch ms of the claim (grace before a lease-less job is reaped)
     {tlfif}:attempts                hash id -> number of claims
     {tlfif}:final:{id}              set once, by the one worker allowed to write the job's final result; TTL 1 h
+    {tlfif}:owner:{id}              who sent the job (router); outlives the job key so /cancel checks ownership first
     {tlfif}:cancel:{id}             the job's owner asked to stop it (POST /cancel/{id}); TTL 300 s
     {tlfif}:keepwarm                keep-warm is on until this epoch ms (POST /keepwarm); expires 60 s after it
     {tlfif}:gpu:started_at          epoch ms of the router's last StartInstances: a ready mark older than this is
@@ -44,6 +45,10 @@ def lease(job_id: str) -> str:
 
 def final(job_id: str) -> str:
     return f"{NS}:final:{job_id}"
+
+
+def owner(job_id: str) -> str:
+    return f"{NS}:owner:{job_id}"
 
 
 def cancel(job_id: str) -> str:

@@ -10,6 +10,7 @@ the claims over as strings (`"exp": "1718003600"`, arrays as `"[a b]"`), so ever
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -32,16 +33,14 @@ def claims_of(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
+    """A finite number from a claim (NaN or infinity would pass every comparison with the clock)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _values(value: Any) -> list[str]:

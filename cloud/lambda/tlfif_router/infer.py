@@ -27,7 +27,7 @@ from .deps import Deps
 from .errors import AwsCallFailed, HttpError, QueueUnavailable
 from .gpu import budget_hold, describe_gpu, start_gpu
 from .log import get_logger, log
-from .request import Request, json_response
+from .request import Request, bad_request, json_response
 
 RESULT_URL_SECONDS = JOB_TTL_SECONDS  # 300 s, as long as the job itself lives
 logger = get_logger("router")
@@ -38,7 +38,7 @@ def handle(req: Request, deps: Deps) -> dict:
     try:
         fields = validate_infer_request(req.json_body(), models_bucket=config.models_bucket)
     except RequestError as err:
-        raise HttpError(400, str(err), field=err.field) from None
+        raise bad_request(err) from None
 
     now_ms = deps.now_ms()
     job = Job.create(fields, bucket=config.responses_bucket, user=req.caller.sub, now_ms=now_ms)

@@ -18,15 +18,14 @@ from tlfif_common.jobs import RequestError
 from tlfif_common.keepwarm import validate_keepwarm_request
 
 from .deps import Deps
-from .errors import HttpError
-from .request import Request, json_response
+from .request import Request, bad_request, json_response
 
 
 def handle(req: Request, deps: Deps) -> dict:
     try:
         on, max_minutes = validate_keepwarm_request(req.json_body())
     except RequestError as err:
-        raise HttpError(400, str(err), field=err.field) from None
+        raise bad_request(err) from None
     if not on:
         deps.queue.clear_keep_warm()
         return json_response(200, {"status": api.KEEP_WARM_OFF})

@@ -18,9 +18,13 @@ import json
 import time
 from typing import Any, Callable, Protocol
 
+from tlfif_common import redis_keys as keys
 from tlfif_common.jobs import Job
+from tlfif_common.workqueue import FINAL_MARK_TTL
 
 from .errors import QueueUnavailable
+
+OWNER_TTL_SECONDS = FINAL_MARK_TTL  # as long as the final marker: /cancel can tell the owner "finished" that long
 
 REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -88,7 +92,11 @@ class RedisQueuePort:
             raise QueueUnavailable(f"redis: {type(err).__name__}: {err}") from err
 
     def enqueue(self, job: Job) -> None:
-        self._guard(lambda: self._queue.enqueue(job))
+        def enqueue() -> None:
+            if job.user is not None:
+                self.redis.set(keys.owner(job.id), job.user, ex=OWNER_TTL_SECONDS)
+            self._queue.enqueue(job)
+        self._guard(enqueue)
 
     def depth(self) -> int:
         return self._guard(self._queue.depth)
@@ -116,8 +124,14 @@ class RedisQueuePort:
 
     def cancel(self, job_id: str, user: str) -> str:
         def cancel() -> str:
+            # Ownership first: nothing about someone else's job (not even that it finished) may leak.
             job = self._queue.load_job(job_id)
-            if job is None:  # acknowledged jobs lose their job key but keep their final marker for an hour
+            if job is None:  # acknowledged jobs lose their job key; the owner key and final marker stay an hour
+                owner = self.redis.get(keys.owner(job_id))
+                if owner is None:
+                    return UNKNOWN_JOB
+                if (owner.decode() if isinstance(owner, bytes) else owner) != user:
+                    return NOT_OWNER
                 return ALREADY_FINISHED if self._queue.has_final(job_id) else UNKNOWN_JOB
             if job.user != user:
                 return NOT_OWNER

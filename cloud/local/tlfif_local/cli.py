@@ -22,7 +22,7 @@ import sys
 import threading
 from urllib.parse import urlsplit
 
-from .state import ENV_STATE_PATH, read_state, remove_state, state_path, write_state
+from .state import ENV_LOGIN_SECRET, ENV_STATE_PATH, read_state, remove_state, state_path, write_state
 
 EXIT_USAGE = 2
 
@@ -124,7 +124,7 @@ def _up(args) -> int:
     options = CloudOptions(port=args.port, issuer_port=args.issuer_port, boot_seconds=args.boot_seconds,
                            engine=args.engine, echo_delay_ms=args.echo_delay_ms, minute_seconds=args.minute_seconds,
                            throttle_rate=args.throttle_rate, throttle_burst=args.throttle_burst,
-                           user_rps=args.user_rps)
+                           user_rps=args.user_rps, login_secret=os.environ.pop(ENV_LOGIN_SECRET, "") or None)
     cloud = LocalCloud(options, access_log=emit)
     log = logging.getLogger("tlfif_local.cli")
     pid = os.getpid()
@@ -141,10 +141,12 @@ def _up(args) -> int:
             return 1
         assert cloud.issuer is not None
         # Tests reach Redis and moto through these to set what only a running system would (the cost reporter's
-        # figures) and to read state the API does not show (keep-warm after /stop).
+        # figures) and to read state the API does not show (keep-warm after /stop). The file is 0600: the run's
+        # secrets stay with the user who started it.
         path = write_state({"pid": pid, "info": info, "admin_token_url": cloud.issuer.admin_token_url,
-                            "admin_secret": cloud.issuer.admin_secret, "redis_url": cloud.redis.url,
-                            "aws_endpoint_url": cloud.aws.resources.endpoint_url})
+                            "admin_secret": cloud.issuer.admin_secret, "login_secret": cloud.issuer.login_secret,
+                            "redis_url": cloud.redis.url, "aws_endpoint_url": cloud.aws.resources.endpoint_url,
+                            "aws_credentials": cloud.aws.credentials})
         emit(info)
         log.info("[cloud] up: API %s, issuer %s (state file %s)", info["api_url"], info["issuer"], path)
         if args.exit_with_stdin:

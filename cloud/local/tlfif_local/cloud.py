@@ -4,7 +4,9 @@
 the local OIDC issuer; the IMDSv2 emulator and the GPU node emulator (which runs the real watcher while the moto
 instance runs); the router handler (imported in-process, configured through the same environment variables as
 the Lambda); the API Gateway emulation. It returns the info dict that `tl-fif cloud up` prints as its first line.
-`stop()` stops all of it, in reverse.
+`stop()` stops all of it, in reverse. Every service has this run's own secret: Redis a password, moto an access
+key (handed to the router and the watcher through the environment), the issuer a login secret and an admin secret
+(in the 0600 state file). A Redis that dies is restarted (same port, its data kept in an append-only file).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Callable
 
 from tlfif_common import names
 
-from .aws_stack import FAKE_CREDENTIALS, AwsStack
+from .aws_stack import AwsStack, local_credentials
 from .gateway import Gateway, GatewayServer, TokenBucket
 from .gpu_node import GpuNode
 from .imds import ImdsEmulator
@@ -30,6 +32,8 @@ log = logging.getLogger("tlfif_local.cloud")
 ENGINE_ECHO = "echo"
 # The callback the info line names; the issuer accepts any port on localhost/127.0.0.1 with path /callback.
 DEFAULT_REDIRECT_URI = "http://localhost:8400/callback"
+REDIS_CHECK_SECONDS = 0.5
+REDIS_RESTART_DELAY = 2.0  # a managed Redis is back after seconds, not at once; clients see 503 meanwhile
 INFO_KEYS = ("api_url", "issuer", "authorize_url", "token_url", "jwks_url", "client_id", "redirect_uri", "region")
 
 
@@ -45,15 +49,16 @@ class CloudOptions:
     throttle_burst: int = names.API_THROTTLE_BURST
     user_rps: int | None = None
     region: str = names.DEFAULT_REGION
+    login_secret: str | None = None  # None: the issuer makes one
 
 
-def isolate_from_aws(region: str) -> None:
-    """Fake credentials and no profile in this process (and so in every child): nothing can reach AWS."""
+def isolate_from_aws(region: str, credentials: dict[str, str]) -> None:
+    """This run's credentials and no profile in this process (and so in every child): nothing can reach AWS."""
     for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI"):
         os.environ.pop(var, None)
-    os.environ.update(FAKE_CREDENTIALS)
+    os.environ.update(credentials)
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
@@ -72,22 +77,28 @@ class LocalCloud:
         self.node: GpuNode | None = None
         self.gateway: GatewayServer | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
+        self._closing = threading.Event()
+        self._keeper: threading.Thread | None = None
         self.info: dict | None = None
 
     def start(self) -> dict:
         opts = self.options
-        isolate_from_aws(opts.region)
+        credentials = local_credentials()
+        isolate_from_aws(opts.region, credentials)
         self._tmp = tempfile.TemporaryDirectory(prefix="tlfif-local-")
 
-        self.redis = RedisServer(own_session=True)  # assigned first: a signal during start() still finds it to stop
+        # Assigned first: a signal during start() still finds it to stop.
+        self.redis = RedisServer(own_session=True, persist=True)
         self.redis.start()
-        log.info("[redis] redis-server at %s (pid %s)", self.redis.url, self.redis.pid)
+        log.info("[redis] redis-server on 127.0.0.1:%s (pid %s)", self.redis.port, self.redis.pid)
+        self._keeper = threading.Thread(target=self._keep_redis, name="redis-keeper", daemon=True)
+        self._keeper.start()
 
-        self.aws = AwsStack(region=opts.region)
+        self.aws = AwsStack(credentials, region=opts.region)
         res = self.aws.start()
         os.environ[names.ENV_AWS_ENDPOINT_URL] = res.endpoint_url
 
-        self.issuer = LocalIssuer(port=opts.issuer_port).start()
+        self.issuer = LocalIssuer(port=opts.issuer_port, login_secret=opts.login_secret).start()
 
         self.imds = ImdsEmulator(res.gpu_instance_id, region=opts.region).start()
         self.node = GpuNode(self.aws.moto_instance(), boot_seconds=opts.boot_seconds,
@@ -97,9 +108,9 @@ class LocalCloud:
         authorizer = JwtAuthorizer(self.issuer.issuer, [self.issuer.client_id], self.issuer.jwks_url)
         throttle = TokenBucket(opts.throttle_rate, opts.throttle_burst)
         self.gateway = GatewayServer(
-            lambda domain: Gateway(integration=integration, authorizer=authorizer, throttle=throttle,
-                                   region=opts.region, account_id=res.account_id, domain=domain,
-                                   access_log=self.access_log),
+            lambda domain, hosts: Gateway(integration=integration, authorizer=authorizer, throttle=throttle,
+                                          region=opts.region, account_id=res.account_id, domain=domain,
+                                          access_log=self.access_log, hosts=hosts),
             port=opts.port).start()
 
         self.info = {
@@ -159,6 +170,22 @@ class LocalCloud:
 
         return handler
 
+    def _keep_redis(self) -> None:
+        """Restart redis-server when it dies, as a managed Redis comes back; its append-only file keeps the jobs."""
+        while not self._closing.wait(REDIS_CHECK_SECONDS):
+            server = self.redis
+            if server is None or server.alive():
+                continue
+            log.warning("[redis] redis-server died; restarting it on port %s in %.0f s", server.port,
+                        REDIS_RESTART_DELAY)
+            if self._closing.wait(REDIS_RESTART_DELAY):
+                return
+            try:
+                server.restart()
+                log.info("[redis] redis-server back (pid %s)", server.pid)
+            except Exception as err:  # try again on the next round
+                log.error("[redis] restart failed: %s", err)
+
     @property
     def watcher_pid(self) -> int | None:
         return self.node.watcher_pid if self.node else None
@@ -171,6 +198,9 @@ class LocalCloud:
         """
         self._stop_all([("gateway", self.gateway)])
         self._stop_all([("gpu node", self.node)])
+        self._closing.set()  # a Redis restarted by the keeper dies with the keeper's thread (see `children`)
+        if self._keeper is not None:
+            self._keeper.join()
         self._stop_all([("imds", self.imds), ("issuer", self.issuer), ("moto", self.aws)])
         self._stop_all([("redis", self.redis)])
         self.gateway = self.node = self.imds = self.issuer = self.aws = self.redis = None

@@ -5,6 +5,8 @@
     handle = start_in_background(port=0)        # blocks until the cloud is up (≈ 3 s), raises LocalCloudError
     handle.info    # {"api_url", "issuer", "authorize_url", "token_url", "jwks_url", "client_id", "redirect_uri",
                    #  "region"}: the first line `tl-fif cloud up` prints
+    handle.login_secret  # this run's login secret (made here, passed in the child's environment): the login asks
+                         # for it
     handle.pid     # the `python -m tlfif_local up` process
     handle.alive() # still running?
     handle.stop()  # SIGTERM, wait (kill after `timeout`); the cloud stops redis, moto, the watcher with it
@@ -19,13 +21,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
+import secrets
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
 from typing import Sequence
+
+from .state import ENV_LOGIN_SECRET
 
 log = logging.getLogger("tlfif_local.embedded")
 
@@ -37,10 +43,11 @@ class LocalCloudError(RuntimeError):
 
 
 class LocalCloudHandle:
-    def __init__(self, proc: subprocess.Popen, info: dict, access_log: deque):
+    def __init__(self, proc: subprocess.Popen, info: dict, access_log: deque, login_secret: str | None = None):
         self.proc = proc
         self.info = info
         self.access_log = access_log
+        self.login_secret = login_secret
 
     @property
     def pid(self) -> int:
@@ -86,8 +93,10 @@ def command(port: int = 0, boot_seconds: float | None = None, engine: str | None
 def start_in_background(port: int = 0, *, boot_seconds: float | None = None, engine: str | None = None,
                         extra_args: Sequence[str] = (), env: dict | None = None,
                         timeout: float = START_TIMEOUT) -> LocalCloudHandle:
+    login_secret = secrets.token_urlsafe(24)
+    child_env = dict(os.environ if env is None else env, **{ENV_LOGIN_SECRET: login_secret})
     proc = subprocess.Popen(command(port, boot_seconds, engine, extra_args), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env)
     lines: queue.Queue = queue.Queue()
     access_log: deque = deque(maxlen=1000)
     stderr_tail: deque = deque(maxlen=20)
@@ -130,4 +139,4 @@ def start_in_background(port: int = 0, *, boot_seconds: float | None = None, eng
         LocalCloudHandle(proc, {}, access_log).stop(5)
         raise LocalCloudError(f"the local cloud's first line is not JSON: {first[:200]!r}") from None
     log.info("local cloud up (pid %d): API %s", proc.pid, info.get("api_url"))
-    return LocalCloudHandle(proc, info, access_log)
+    return LocalCloudHandle(proc, info, access_log, login_secret=login_secret)

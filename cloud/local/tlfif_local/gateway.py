@@ -23,14 +23,15 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from tlfif_common import names
 from tlfif_common.api import ROUTE_KEYS
 
 from .jwt_authorizer import JwtAuthorizer, Unauthorized, claims_as_strings
+from .wsgi_server import LoopbackServer, allowed_hosts
 
 log = logging.getLogger("tlfif_local.gateway")
 
@@ -45,6 +46,7 @@ INTEGRATION_TIMEOUT_MS = 30_000
 FUNCTION_NAME = "tl-fif-router"
 API_ID = "local"
 STAGE = "$default"
+GATEWAY_THREADS = 16  # the router's calls wait on Redis and moto; a burst queues in waitress, not in the kernel
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ class Gateway:
 
     def __init__(self, *, integration: Callable[[dict, Any], Any], authorizer: JwtAuthorizer,
                  throttle: TokenBucket, region: str, account_id: str, domain: str,
-                 access_log: Callable[[dict], None]):
+                 access_log: Callable[[dict], None], hosts: frozenset[str] = frozenset()):
+        self.hosts = hosts  # the Host values answered (empty: any); others get 403 before anything else
         self.integration = integration
         self.authorizer = authorizer
         self.throttle = throttle
@@ -195,6 +198,8 @@ class Gateway:
         return response
 
     def _serve(self, req: HttpRequest, path: str, now: datetime, ctx: dict) -> HttpResponse:
+        if self.hosts and (req.header("host") or "").lower() not in self.hosts:
+            return _json_error(403, "forbidden: unknown Host (this API answers only its loopback address)")
         if not self.throttle.take():
             return _json_error(429, "too many requests (stage throttling)", [("Retry-After", "1")])
         origin = req.header("origin")
@@ -320,81 +325,54 @@ class Gateway:
         return HttpResponse(status, headers, data)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "tl-fif-local-apigw"
-    sys_version = ""
+def _environ_headers(environ: dict) -> list[tuple[str, str]]:
+    headers = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers.append((key[5:].replace("_", "-").title(), value))
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            headers.append((key.replace("_", "-").title(), value))
+    return headers
 
-    def log_message(self, *args):  # the gateway writes its own access log
-        pass
 
-    def _read_body(self) -> bytes | None:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_BODY_BYTES + 1:
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            return None
-        return self.rfile.read(length) if length > 0 else b""
+class GatewayApp:
+    """The WSGI face of `Gateway.serve` (waitress has already parsed the framing and read the whole body)."""
 
-    def _handle(self) -> None:
+    def __init__(self, gateway: Gateway):
+        self.gateway = gateway
+
+    def __call__(self, environ: dict, start_response):
+        path = quote(environ.get("PATH_INFO", "").encode("latin-1"), safe="/:@!$&'()*+,;=-._~")
+        query = environ.get("QUERY_STRING", "")
+        req = HttpRequest(method=environ["REQUEST_METHOD"], target=path + (f"?{query}" if query else ""),
+                          headers=_environ_headers(environ), body=environ["wsgi.input"].read(),
+                          source_ip=environ.get("REMOTE_ADDR", "-"),
+                          protocol=environ.get("SERVER_PROTOCOL", "HTTP/1.1"))
+        response = self.gateway.serve(req)
         try:
-            body = self._read_body()
+            reason = HTTPStatus(response.status).phrase
         except ValueError:
-            self._send(_json_error(400, "malformed request framing"), close=True)
-            return
-        gateway: Gateway = self.server.gateway  # type: ignore[attr-defined]
-        if body is None:
-            response = _json_error(413, "request body too large (API Gateway allows 10 MB)")
-            self._send(response, close=True)
-            return
-        req = HttpRequest(method=self.command, target=self.path, headers=list(self.headers.items()), body=body,
-                          source_ip=self.client_address[0], protocol=self.request_version)
-        self._send(gateway.serve(req))
-
-    def _send(self, response: HttpResponse, close: bool = False) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        if self.command != "HEAD" and response.body:
-            self.wfile.write(response.body)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _handle
+            reason = "Unknown"
+        headers = [(k, v) for k, v in response.headers if k.lower() not in ("content-length", "connection")]
+        start_response(f"{response.status} {reason}", headers + [("Content-Length", str(len(response.body)))])
+        return [response.body]
 
 
 class GatewayServer:
-    """The threaded HTTP server on 127.0.0.1 that feeds `Gateway.serve`."""
+    """The API on 127.0.0.1, served by waitress (`wsgi_server`), feeding `Gateway.serve`."""
 
-    def __init__(self, make_gateway: Callable[[str], Gateway], host: str = "127.0.0.1", port: int = 0):
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self.url = f"http://{host}:{self.port}"
-        self._server.gateway = make_gateway(f"{host}:{self.port}")  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="apigw", daemon=True)
+    def __init__(self, make_gateway: Callable[[str, frozenset[str]], Gateway], port: int = 0):
+        self._app = GatewayApp(None)  # type: ignore[arg-type]
+        self._server = LoopbackServer(self._app, port=port, name="apigw", threads=GATEWAY_THREADS,
+                                      max_body=MAX_BODY_BYTES)
+        self.port = self._server.port
+        self.url = self._server.url
+        self._app.gateway = make_gateway(self._server.host_port, allowed_hosts(self.port))
 
     def start(self) -> GatewayServer:
-        self._thread.start()
+        self._server.start()
         log.info("[gateway] API at %s", self.url)
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()

@@ -10,7 +10,8 @@ and show the transitions a real instance goes through:
     returns its job to the queue) → stopped. StartInstances while stopping fails with IncorrectInstanceState, as on
     EC2.
 
-A watcher that dies while the instance runs is restarted after a second, as supervisord does on the image.
+A watcher that dies while the instance runs is restarted after a second, as supervisord does on the image. The
+watcher is started from the node's own thread, which lives as long as the node: it dies with this process.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ import threading
 import time
 
 from moto.core.utils import utcnow
+
+from .children import die_with_parent
 
 log = logging.getLogger("tlfif_local.gpu")
 
@@ -174,7 +177,8 @@ class GpuNode:
                 return
             self._watcher = subprocess.Popen(
                 self._watcher_cmd, env=self._watcher_env, stdin=subprocess.DEVNULL,
-                stdout=sys.stderr.fileno(), stderr=sys.stderr.fileno(), start_new_session=True)
+                stdout=sys.stderr.fileno(), stderr=sys.stderr.fileno(), start_new_session=True,
+                preexec_fn=die_with_parent())
         log.info("[gpu] %s: booted; watcher started (pid %d)", self._instance.id, self._watcher.pid)
 
     def _finish_stop(self) -> None:

@@ -2,67 +2,65 @@
 from __future__ import annotations
 
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .wsgi_server import LoopbackServer, allowed_hosts
 
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
+
+
+def _environ_key(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
 
 
 class ImdsEmulator:
-    """Answers like IMDSv2 for one instance id: IMDSv1-style calls (no token) get 401."""
+    """Answers like IMDSv2 for one instance id: IMDSv1-style calls (no token) get 401; a foreign Host gets 403."""
 
-    def __init__(self, instance_id: str, region: str = "eu-central-1", host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, instance_id: str, region: str = "eu-central-1", port: int = 0):
         self.instance_id = instance_id
         self.region = region
         self._tokens: set[str] = set()
-        emulator = self
+        self._server = LoopbackServer(self._app, port=port, name="imds", threads=2)
+        self._hosts = allowed_hosts(self._server.port)
+        self.url = self._server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
+    def _answer(self, environ: dict) -> tuple[int, str]:
+        if environ.get("HTTP_HOST", "").lower() not in self._hosts:
+            return 403, ""
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        if method == "PUT":
+            if path != "/latest/api/token":
+                return 404, ""
+            ttl = environ.get(_environ_key(TTL_HEADER), "")
+            if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
+                return 400, ""
+            token = secrets.token_urlsafe(32)
+            self._tokens.add(token)
+            return 200, token
+        if method != "GET":
+            return 404, ""
+        if environ.get(_environ_key(TOKEN_HEADER)) not in self._tokens:
+            return 401, ""
+        answers = {
+            "/latest/meta-data/instance-id": self.instance_id,
+            "/latest/meta-data/placement/region": self.region,
+        }
+        return (200, answers[path]) if path in answers else (404, "")
 
-            def _send(self, code: int, body: str = "") -> None:
-                data = body.encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_PUT(self):
-                if self.path != "/latest/api/token":
-                    return self._send(404)
-                ttl = self.headers.get(TTL_HEADER, "")
-                if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
-                    return self._send(400)
-                token = secrets.token_urlsafe(32)
-                emulator._tokens.add(token)
-                self._send(200, token)
-
-            def do_GET(self):
-                if self.headers.get(TOKEN_HEADER) not in emulator._tokens:
-                    return self._send(401)
-                answers = {
-                    "/latest/meta-data/instance-id": emulator.instance_id,
-                    "/latest/meta-data/placement/region": emulator.region,
-                }
-                if self.path in answers:
-                    return self._send(200, answers[self.path])
-                self._send(404)
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://{host}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="imds", daemon=True)
+    def _app(self, environ, start_response):
+        status, body = self._answer(environ)
+        data = body.encode()
+        start_response(f"{status} {_REASONS[status]}",
+                       [("Content-Type", "text/plain"), ("Content-Length", str(len(data)))])
+        return [data]
 
     def start(self) -> ImdsEmulator:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> ImdsEmulator:
         return self.start()

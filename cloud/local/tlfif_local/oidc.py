@@ -3,7 +3,8 @@
     GET  /.well-known/openid-configuration   discovery
     GET  /.well-known/jwks.json               the RS256 public key (with its `kid`)
     GET  /oauth2/authorize                    the login page (see `login_page`); bad client/redirect → 400 page
-    POST /oauth2/authorize                    302 → redirect_uri?code=…&state=…
+    POST /oauth2/authorize                    with this run's login secret: 302 → redirect_uri?code=…&state=…;
+                                              without it: 403 page (only the user who started the cloud signs in)
     POST /oauth2/token                        grant_type=authorization_code (PKCE S256 verifier required) or
                                               refresh_token → {"id_token","access_token","refresh_token",
                                               "token_type":"Bearer","expires_in":3600} (no new refresh token on refresh)
@@ -14,6 +15,8 @@ One public client (no secret, like a Cognito app client for a desktop app). Only
 S256: a missing challenge, `plain`, a missing or wrong verifier are refused. Redirect URIs: `http://localhost:<port>
 /callback` and `http://127.0.0.1:<port>/callback`, any port (the app picks a free one). ID tokens are RS256,
 60 minutes, with Cognito's claims (`iss`, `aud` = client id, `token_use` = id, `sub`, `email`, `exp`, `iat`, …).
+The login secret reaches the page as the `login_secret` query parameter of the authorize URL (the app adds it;
+it is also in the 0600 state file). Every request must name the issuer's own loopback `Host` (no DNS rebinding).
 """
 from __future__ import annotations
 
@@ -35,9 +38,8 @@ from authlib.oauth2.rfc7636.challenge import compare_s256_code_challenge
 from flask import Flask, Response, jsonify, request
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from werkzeug.serving import make_server
-
-from .login_page import DEFAULT_USERNAME, OAUTH_PARAMS, error_page, login_page
+from .login_page import DEFAULT_USERNAME, LOGIN_SECRET_FIELD, OAUTH_PARAMS, error_page, login_page
+from .wsgi_server import LoopbackServer, allowed_hosts
 
 log = logging.getLogger("tlfif_local.oidc")
 
@@ -198,23 +200,21 @@ class _Store:
 class LocalIssuer:
     """Keys, tokens and the Flask app of the local issuer. `start()` serves it on 127.0.0.1."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, client_id: str | None = None):
+    def __init__(self, port: int = 0, client_id: str | None = None, login_secret: str | None = None):
         self.client_id = client_id or "".join(secrets.choice(string.ascii_lowercase + string.digits)
                                               for _ in range(26))
         self.admin_secret = secrets.token_urlsafe(32)
+        self.login_secret = login_secret or secrets.token_urlsafe(24)
         self.kid = secrets.token_urlsafe(12)
         self.key = RSAKey.generate_key(2048, parameters={"kid": self.kid, "use": "sig", "alg": "RS256"},
                                        private=True)
         self.client = LocalClient(self.client_id)
         self._store = _Store()
         self.app = self._build_app()
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = make_server(host, port, self.app, threaded=True)
-        self._server.daemon_threads = True
-        self.url = f"http://{host}:{self._server.server_port}"
+        self._server = LoopbackServer(self.app, port=port, name="oidc")
+        self._hosts = allowed_hosts(self._server.port)
+        self.url = self._server.url
         self.issuer = self.url
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="oidc", daemon=True)
 
     # --- endpoints as URLs ----------------------------------------------------------------------------------
     @property
@@ -310,8 +310,9 @@ class LocalIssuer:
                     store.codes[code] = item
 
             def query_authorization_code(self, code, client):
+                # Taken out as it is looked up: of concurrent redemptions exactly one finds it.
                 with store.lock:
-                    item = store.codes.get(code)
+                    item = store.codes.pop(code, None)
                 if item and item.client_id == client.get_client_id() and time.time() < item.expires_at:
                     return item
                 return None
@@ -362,6 +363,15 @@ class LocalIssuer:
             return Response(body, status=status, content_type="text/html; charset=utf-8",
                             headers={"Cache-Control": "no-store"})
 
+        @app.before_request
+        def only_our_host():
+            if request.host.lower() not in self._hosts:
+                return jsonify({"error": "unknown Host: this issuer answers only its loopback address"}), 403
+            return None
+
+        def secret_ok(value: str | None) -> bool:
+            return isinstance(value, str) and hmac.compare_digest(value.encode(), self.login_secret.encode())
+
         @app.get("/.well-known/openid-configuration")
         def discovery():
             return jsonify({
@@ -389,12 +399,19 @@ class LocalIssuer:
                     return server.handle_error_response(None, error)
                 log.info("[oidc] authorization request refused (no redirect): %s", error.description)
                 return html(error_page("Sign-in request refused", error.description or error.error), 400)
+            offered = request.values.get(LOGIN_SECRET_FIELD)
             if request.method == "GET":
-                return html(login_page(AUTHORIZE_PATH, params), 200)
+                return html(login_page(AUTHORIZE_PATH, params, login_secret=offered if secret_ok(offered) else None),
+                            200)
+            if not secret_ok(offered):
+                log.warning("[oidc] sign-in refused: login secret missing or wrong")
+                return html(error_page("Sign-in refused", "This local cloud signs in only the user who started it: "
+                                       "the login secret is missing or wrong."), 403)
             username = (request.form.get("username") or "").strip()
             problem = username_problem(username)
             if problem:
-                return html(login_page(AUTHORIZE_PATH, params, username=username, message=problem), 400)
+                return html(login_page(AUTHORIZE_PATH, params, username=username, message=problem,
+                                       login_secret=offered), 400)
             response = server.create_authorization_response(grant_user=LocalUser(username), grant=grant)
             response.headers["Cache-Control"] = "no-store"
             log.info("[oidc] %s signed in", username)
@@ -429,10 +446,9 @@ class LocalIssuer:
 
     # --- serving ----------------------------------------------------------------------------------------------
     def start(self) -> LocalIssuer:
-        self._thread.start()
+        self._server.start()
         log.info("[oidc] issuer at %s (client id %s)", self.issuer, self.client_id)
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()

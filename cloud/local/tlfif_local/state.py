@@ -1,9 +1,9 @@
 """The state file through which `tl-fif cloud token` finds the running `tl-fif cloud up`.
 
 Location: `$TLFIF_LOCAL_STATE` when set (tests), else `$XDG_RUNTIME_DIR/tl-fif/local-cloud.json`, else
-`~/.cache/tl-fif/local-cloud.json`. It holds the first-line info, the pid and the loopback admin endpoint with its
-secret, so it is written with mode 0600. The latest `cloud up` owns it; each removes it on exit only if it is still
-its own.
+`~/.cache/tl-fif/local-cloud.json`. It holds the first-line info, the pid, the loopback admin endpoint with its
+secret and the login secret, so it is written with mode 0600 (only the user who started the cloud can read it).
+The latest `cloud up` owns it; each removes it on exit only if it is still its own.
 """
 from __future__ import annotations
 
@@ -12,13 +12,18 @@ import os
 from pathlib import Path
 
 ENV_STATE_PATH = "TLFIF_LOCAL_STATE"
+# The login secret an embedding parent chose for its child `cloud up` (read and removed from the environment at
+# start, so no grandchild inherits it); without it `cloud up` makes one. Either way it is in the state file.
+ENV_LOGIN_SECRET = "TLFIF_LOCAL_LOGIN_SECRET"
 
 
-def state_path() -> Path:
-    override = os.environ.get(ENV_STATE_PATH, "").strip()
+def state_path(environ: dict | None = None) -> Path:
+    """Where `cloud up` writes its state, for a process with environment `environ` (default: this one's)."""
+    environ = os.environ if environ is None else environ
+    override = environ.get(ENV_STATE_PATH, "").strip()
     if override:
         return Path(override)
-    runtime = os.environ.get("XDG_RUNTIME_DIR", "").strip()
+    runtime = environ.get("XDG_RUNTIME_DIR", "").strip()
     base = Path(runtime) if runtime and Path(runtime).is_dir() else Path.home() / ".cache"
     return base / "tl-fif" / "local-cloud.json"
 
