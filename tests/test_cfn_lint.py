@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cfn_support import CFN_DIR, REPO, template_paths
+from support.cfn_support import CFN_DIR, REPO, template_paths
 
 CHECKOV = REPO / ".venv-tools" / "bin" / "checkov"
 # The checks the issue names; they must PASS (not be skipped) wherever they apply.

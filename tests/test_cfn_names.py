@@ -14,9 +14,9 @@ import re
 import pytest
 
 from app.models import settings as app_settings
-from cfn_support import (CFN_DIR, PACKAGES, PROFILES, REPO, ROOT_TEMPLATE, actions, all_stacks, app_stack, as_list,
-                         closure, env_reads, evaluate, gpu_env_file, load, module_file, nested_stacks, resources,
-                         statements, sub_text)
+from support.cfn_support import (CFN_DIR, PACKAGES, PROFILES, REPO, ROOT_TEMPLATE, actions, all_stacks, app_stack,
+                                  as_list, closure, env_reads, evaluate, gpu_env_file, load, module_file,
+                                  nested_stacks, resources, statements, sub_text)
 from tlfif_common import names
 
 GPU_ENV_FILE = "/etc/tl-fif/watcher.env"

@@ -1,7 +1,7 @@
 """The RQL's security and sizing promises, proven on the parsed templates in BOTH cost profiles.
 
 Each test evaluates the root stack and its nested stacks as CloudFormation would for one CostProfile (conditions
-evaluated, Fn::If resolved: tests/cfn_support.py) plus the stand-alone pipeline stack.
+evaluated, Fn::If resolved: tests/support/cfn_support.py) plus the stand-alone pipeline stack.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from cfn_support import PROFILES, REPO, actions, all_stacks, app_stack, as_list, resources, statements, sub_text
+from support.cfn_support import PROFILES, REPO, actions, all_stacks, app_stack, as_list, resources, statements, sub_text
 from tlfif_common import names
 
 WORLD = ("0.0.0.0/0", "::/0")

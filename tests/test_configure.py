@@ -10,7 +10,7 @@ import pytest
 from app import cli
 from app.models.settings import BACKEND_OPENAI, DEFAULT_REDIRECT_PORT, AwsSettings, Settings
 from app.services import config_file, stack_outputs
-from cfn_support import ROOT_TEMPLATE, load
+from support.cfn_support import ROOT_TEMPLATE, load
 
 REGION = "eu-central-1"
 VALUES = {
