@@ -12,6 +12,7 @@ import pytest
 
 from support.cfn_support import PROFILES, REPO, actions, all_stacks, app_stack, as_list, resources, statements, sub_text
 from tlfif_common import names
+from tlfif_watcher.dr_selftest import DR_METRICS_NAMESPACE
 
 WORLD = ("0.0.0.0/0", "::/0")
 
@@ -160,7 +161,9 @@ def test_wildcard_resources_only_for_actions_without_resource_scope(stacks):
             for action in actions(statement):
                 assert action.startswith(no_scope), f"{where}: {action} on Resource *"
             if "cloudwatch:PutMetricData" in actions(statement):
-                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": names.METRICS_NAMESPACE}}
+                (namespaces,) = statement["Condition"]["StringEquals"].values()
+                assert list(statement["Condition"]) == ["StringEquals"]
+                assert set(as_list(namespaces)) <= {names.METRICS_NAMESPACE, DR_METRICS_NAMESPACE}, where
 
 
 def test_ec2_start_stop_only_on_tagged_instances(stacks):
