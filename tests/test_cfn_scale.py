@@ -138,3 +138,23 @@ def test_the_watcher_makes_only_the_group_call_its_policy_allows(autoscaling_cal
     assert set(needed) == {"autoscaling:TerminateInstanceInAutoScalingGroup"}
     (policy,) = [r["Properties"] for r in scale_stack().resources.values() if r["Type"] == "AWS::IAM::Policy"]
     assert all(_allowed(action, as_list(policy["PolicyDocument"]["Statement"])) for action in needed)
+
+
+@pytest.mark.parametrize("published, expect_alarm", [
+    ({0: [1.0, 2.0, 3.0]}, False),  # three jobs waiting: the running nodes keep up
+    ({0: [1.0, 4.0]}, True),  # JobsPerGpu jobs waiting at one moment: one datapoint adds a node
+    ({0: [6.0], 1: [5.0], 2: [2.0]}, True),
+    ({}, False),  # the router publishes only while used: silence is no backlog
+])
+def test_the_backlog_alarm_on_what_the_router_publishes(published, expect_alarm):
+    """BacklogAlarm read from scale.yaml, evaluated by tests/support/cw_alarms on PendingJobs series: it fires for a
+    backlog of JobsPerGpu waiting jobs and goes back to OK once the router stops seeing one."""
+    from support import cw_alarms
+
+    stack = scale_stack()
+    alarm = cw_alarms.MetricAlarm.from_template("BacklogAlarm", stack.resources["BacklogAlarm"]["Properties"],
+                                                {"JobsPerGpu": stack.params["JobsPerGpu"]})
+    series = {(names.METRICS_NAMESPACE, names.METRIC_PENDING_JOBS, frozenset()): published}
+    history = cw_alarms.run({"BacklogAlarm": alarm}, {}, series, 0, 15, delay=lambda _alarm: 1)["BacklogAlarm"]
+    assert (cw_alarms.ALARM in history.values()) == expect_alarm
+    assert history[14] == cw_alarms.OK  # long after the last datapoint
