@@ -35,12 +35,14 @@ def test_mfa_delete_is_required_only_of_buckets_without_lifecycle_rules():
 def test_the_lifecycle_buckets_are_checked_for_versioning_instead():
     data = evaluate(CFN_DIR / "data.yaml")
     ops = evaluate(CFN_DIR / "ops.yaml")
-    checked = {p["Scope"]["ComplianceResourceId"]["Ref"] for p in _config_rules(ops).values()
-               if p["Source"]["SourceIdentifier"] == "S3_BUCKET_VERSIONING_ENABLED"
-               and "isMfaDeleteEnabled" not in p.get("InputParameters", {})}
-    assert {"ResponsesBucketName", "ModelsBucketName"} <= checked
+    scopes = [p["Scope"] for p in _config_rules(ops).values()
+              if p["Source"]["SourceIdentifier"] == "S3_BUCKET_VERSIONING_ENABLED"
+              and "isMfaDeleteEnabled" not in p.get("InputParameters", {})]
+    assert len(scopes) == 1 and "ComplianceResourceId" not in scopes[0]
     for bucket in ("ResponsesBucket", "ModelsBucket"):
-        assert data.resources[bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
+        props = data.resources[bucket]["Properties"]
+        assert props["LifecycleConfiguration"]["Rules"]
+        assert {"Key": scopes[0]["TagKey"], "Value": scopes[0]["TagValue"]} in props["Tags"], bucket
 
 
 def test_deploy_doc_agrees_with_the_template():
