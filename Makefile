@@ -7,13 +7,18 @@ STAMP  := $(VENV)/.installed-stamp
 TOOLS       := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
 
-.PHONY: run test install system-run system-test lint bench lambda-zip clean
+.PHONY: run test coverage install system-run system-test lint bench lambda-zip clean
 
 run: system-run $(STAMP)
 	$(BIN)/tl-fif
 
 test: system-test $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The same suite as `make test`, measured over app/ and cloud/; the pipeline's test stage runs exactly this.
+COVERAGE_MIN ?= 90
+coverage: system-test $(STAMP) $(TOOLS_STAMP)
+	$(BIN)/python -m pytest --cov=app --cov=cloud --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_MIN) $(PYTEST_ARGS)
 
 install: $(STAMP)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cfn_support import PROFILES, REPO, app_stack, as_list
+from support.cfn_support import PROFILES, REPO, app_stack, as_list
 
 ROUTER_DIR = REPO / "cloud" / "lambda" / "tlfif_router"
 WATCHER_DIR = REPO / "cloud" / "gpu" / "tlfif_watcher"

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from cfn_support import CFN_DIR, REPO, closure, load, module_file
+from support.cfn_support import CFN_DIR, REPO, as_list, closure, evaluate, load, module_file
 from tlfif_common import names
 
 IMAGE = REPO / "cloud" / "gpu" / "image"
 FILES = IMAGE / "files"
 SCRIPTS = IMAGE / "scripts"
+PACKER_IAM = json.loads((REPO / "tests" / "data" / "packer_amazon_ebs_iam.json").read_text())
+CODEBUILD_OWN = {"logs:CreateLogStream", "logs:PutLogEvents", "s3:GetObject", "s3:PutObject"}  # logs, artifacts
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +173,107 @@ def test_watcher_requirements_cover_its_imports():
     assert third_party, "the scan found the watcher's imports"
     for package in third_party:
         assert provides.get(package, package).lower() in listed, f"the watcher imports {package}"
+
+
+def _bake_role_actions() -> tuple[set[str], set[str]]:
+    """(allowed, denied) actions of the pipeline's BakeRole, the role Packer runs under in CodeBuild."""
+    role = evaluate(CFN_DIR / "pipeline.yaml").resources["BakeRole"]
+    allowed, denied = set(), set()
+    for policy in role["Properties"]["Policies"]:
+        for statement in as_list(policy["PolicyDocument"]["Statement"]):
+            (allowed if statement["Effect"] == "Allow" else denied).update(as_list(statement["Action"]))
+    return allowed, denied
+
+
+def test_the_documented_iam_list_is_about_the_options_ami_json_sets(packer):
+    (builder,) = packer["builders"]
+    documented = set(PACKER_IAM["documented_minimal"]).union(*PACKER_IAM["documented_for_options"].values())
+    for why, needed in PACKER_IAM["required_by_ami_json"].items():
+        assert set(needed) <= documented, f"{why}: {set(needed) - documented} is not in the plugin's documentation"
+        option = why.split("=")[0].split(" ")[0].split(",")[0]
+        if option in ("encrypt_boot", "ena_support"):
+            assert builder[option] is True, option
+        elif option in ("iam_instance_profile", "subnet_id", "security_group_id", "source_ami_filter",
+                        "ami_description", "tags"):
+            assert builder.get(option), option
+    assert builder["ssh_interface"] == "session_manager" and "kms_key_id" not in builder
+
+
+def test_bake_role_allows_every_call_the_builder_makes():
+    allowed, _denied = _bake_role_actions()
+    for why, needed in PACKER_IAM["required_by_ami_json"].items():
+        assert set(needed) <= allowed, f"{why}: BakeRole lacks {sorted(set(needed) - allowed)}"
+
+
+def test_bake_role_allows_nothing_the_builder_does_not_need():
+    allowed, denied = _bake_role_actions()
+    needed = set().union(*PACKER_IAM["required_by_ami_json"].values())
+    assert allowed - CODEBUILD_OWN - needed == set()
+    assert not any("*" in action for action in allowed)
+    # the intermediate image of encrypt_boot is untagged, so deletion is scoped by region; shipped images are denied
+    assert {"ec2:DeregisterImage", "ec2:DeleteSnapshot"} <= denied
+
+
+def _fake_tools(tmp_path: Path, tools: dict[str, str]) -> dict[str, str]:
+    """A PATH holding only bash's basics and the given stand-ins for GPU-side tools (no GPU can run here)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in ("bash", "date", "seq", "sleep"):
+        real = subprocess.run(["bash", "-c", f"command -v {name}"], capture_output=True, text=True).stdout.strip()
+        (bin_dir / name).symlink_to(real)
+    (bin_dir / "python3").symlink_to(sys.executable)
+    for name, body in tools.items():
+        (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    return {"PATH": str(bin_dir), "SERVED_MODEL_NAME": names.DEFAULT_MODEL}
+
+
+def _smoke(env: dict[str, str], **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["/bin/bash", str(SCRIPTS / "smoke-test.sh")], env={**env, **extra},
+                          capture_output=True, text=True, timeout=60)
+
+
+GPU_HOST = {"nvidia-smi": 'echo "Tesla T4, 7.5, 550.0"', "systemctl": "exit 0", "journalctl": "exit 0"}
+
+
+def test_smoke_test_fails_loudly_without_a_gpu(tmp_path):
+    env = _fake_tools(tmp_path, {"systemctl": "exit 0", "journalctl": "exit 0"})
+    result = _smoke(env)
+    assert result.returncode != 0 and "nvidia-smi not found" in result.stderr
+
+
+def test_smoke_test_fails_when_the_model_answers_nothing(tmp_path):
+    empty = '{"choices": [{"text": "  "}]}'
+    env = _fake_tools(tmp_path, {**GPU_HOST, "curl": f"case \"$*\" in *completions*) echo '{empty}';; esac; exit 0"})
+    result = _smoke(env)
+    assert result.returncode != 0 and "empty text" in result.stderr
+
+
+def test_smoke_test_passes_on_an_answer_and_skips_only_when_told(tmp_path):
+    answer = '{"choices": [{"text": " Paris."}]}'
+    env = _fake_tools(tmp_path, {**GPU_HOST, "curl": f"case \"$*\" in *completions*) echo '{answer}';; esac; exit 0"})
+    result = _smoke(env)
+    assert result.returncode == 0, result.stderr
+    assert "smoke answer: Paris." in result.stdout
+    bare = _fake_tools(tmp_path / "bare", {})
+    assert _smoke(bare, SMOKE_TEST="false").returncode != 0  # the old "off" value is no longer a silent skip
+    skipped = _smoke(bare, SMOKE_TEST="skip")
+    assert skipped.returncode == 0 and "SKIPPED" in skipped.stderr
+
+
+def test_the_pipeline_skips_the_smoke_test_only_on_a_cpu_build_type():
+    pipeline = load(CFN_DIR / "pipeline.yaml")
+    spec = pipeline["Resources"]["BakeProject"]["Properties"]["Source"]["BuildSpec"]
+    assert "in g*) echo true;; *) echo skip;; esac" in spec
+    gpu_types = [t for t in pipeline["Parameters"]["BakeInstanceType"]["AllowedValues"] if t.startswith("g")]
+    assert pipeline["Parameters"]["BakeInstanceType"]["Default"] in gpu_types
+
+
+def test_vllm_pin_runs_the_v1_engine_on_a_t4(packer):
+    """The V1 engine serves compute capability 7.5 since 0.10.2 (Triton/Flex attention); T4 has no bf16."""
+    version = tuple(int(part) for part in packer["variables"]["vllm_version"].split("."))
+    assert version >= (0, 10, 2)
+    argv = shlex.split(_unit(FILES / "run_vllm.service")["Service"]["ExecStart"])
+    assert argv[argv.index("--dtype") + 1] == "half"
+    deploy = (REPO / "docs" / "deploy.md").read_text()
+    assert f"`{packer['variables']['vllm_version']}`" in deploy

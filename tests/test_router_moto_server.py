@@ -13,6 +13,8 @@ from tlfif_router import handler as router
 
 from support.router_cloud import SERVICES, SUB, create_gpu_cloud, invoke, load_event, router_env
 
+ETA = names.BOOT_ETA_SECONDS  # /ping's cold-start ETA while no boot has been recorded
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -45,7 +47,7 @@ def test_handler_builds_its_own_clients_and_result_url_fetches_over_http(moto_en
             Namespace=names.METRICS_NAMESPACE)["Metrics"]}
         assert metrics == {names.METRIC_REQUESTS, names.METRIC_COLD_STARTS}
 
-        assert invoke(load_event("ping")).body == {"status": "ok", "gpu": "running", "queue_depth": 1}
+        assert invoke(load_event("ping")).body == {"status": "ok", "gpu": "running", "queue_depth": 1, "eta": ETA}
         assert invoke(load_event("stop")).body == {"status": "stopping"}
         assert invoke(load_event("ping")).body["gpu"] == "stopped"
     finally:

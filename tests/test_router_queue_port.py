@@ -26,6 +26,8 @@ from support.lambda_context import FakeLambdaContext
 from support.lambda_invoke import lambda_client_calling
 from support.router_cloud import aws_cloud_fixture, cloud_fixture, invoke, load_event  # noqa: F401
 
+ETA = names.BOOT_ETA_SECONDS  # /ping's cold-start ETA while no boot has been recorded
+
 pytestmark = pytest.mark.timeout(60)
 FUNCTION = "tl-fif-queue"
 
@@ -166,7 +168,7 @@ def test_router_in_the_lean_profile_reaches_redis_only_through_the_function(clou
         assert answer.status == 202 and answer.body["status"] == "starting" and cloud.state() == "running"
         assert redis_client.lrange(keys.PENDING, 0, -1) == [answer.body["id"].encode()]
         assert redis_client.get(keys.GPU_STARTED_AT) is not None
-        assert invoke(load_event("ping")).body == {"status": "ok", "gpu": "running", "queue_depth": 1}
+        assert invoke(load_event("ping")).body == {"status": "ok", "gpu": "running", "queue_depth": 1, "eta": ETA}
         ops = [payload["op"] for _, payload in lambda_client.invocations]
         assert ops[:4] == ["allow", "enqueue", "mark_gpu_started", "allow"] and "depth" in ops
     finally:
@@ -182,7 +184,7 @@ def test_lean_router_with_redis_down_is_503_and_stop_still_works(cloud, monkeypa
         assert invoke(load_event("ping")).body["queue_depth"] == 0
     try:
         assert invoke(load_event("infer", body={"prompt": "hi", "idle": 3})).body == {"error": "queue unavailable"}
-        assert invoke(load_event("ping")).body == {"status": "ok", "gpu": "running", "queue_depth": None}
+        assert invoke(load_event("ping")).body == {"status": "ok", "gpu": "running", "queue_depth": None, "eta": ETA}
         assert invoke(load_event("stop")).status == 200 and cloud.state() == "stopped"
     finally:
         queue_handler.reset_port()

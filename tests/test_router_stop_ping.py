@@ -10,6 +10,8 @@ from tlfif_common import redis_keys as keys
 
 from support.router_cloud import aws_cloud_fixture, cloud_fixture, invoke, load_event  # noqa: F401
 
+ETA = names.BOOT_ETA_SECONDS  # /ping's cold-start ETA while no boot has been recorded
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -47,7 +49,7 @@ def test_stop_is_idempotent(cloud, state):
 def test_ping_reports_the_gpu_state(cloud, ec2_state, gpu):
     cloud.set_state(ec2_state)
     answer = invoke(load_event("ping"))
-    assert answer.status == 200 and answer.body == {"status": "ok", "gpu": gpu, "queue_depth": 0}
+    assert answer.status == 200 and answer.body == {"status": "ok", "gpu": gpu, "queue_depth": 0, "eta": ETA}
     assert cloud.calls == []  # a ping never starts or stops anything on its own
 
 
@@ -101,7 +103,7 @@ def test_full_cycle_stop_start_ready(cloud):
     assert invoke(load_event("ping")).body["gpu"] == "stopped"
     answer = invoke(load_event("infer", body={"prompt": "hi", "idle": 2}))
     assert answer.body["status"] == "starting"
-    assert invoke(load_event("ping")).body == {"status": "ok", "gpu": "running", "queue_depth": 1}
+    assert invoke(load_event("ping")).body == {"status": "ok", "gpu": "running", "queue_depth": 1, "eta": ETA}
     import time
 
     cloud.set_ready(str(int(time.time() * 1000) + 1))

@@ -14,6 +14,10 @@ alarms and the idle-miss composite, the cost reporter's Cost Explorer requests, 
 Lambda, S3 (six buckets), DynamoDB and a monthly image bake. tests/test_cost_estimate.py checks these numbers
 against the CloudFormation templates in cloud/cfn/.
 
+GpuMode `scale` (cloud/cfn/scale.yaml) bills the same GPU time for the same usage; it differs in three small lines:
+the root volume exists only while a node runs (a node is terminated, not stopped), one more alarm (the PendingJobs
+backlog alarm) and one more metric while used (PendingJobs). The Auto Scaling group itself is free.
+
 GPU time per session = max(60 s, boot + use + idle): EC2 bills per second with a 60 s minimum per start, the
 ~90 s cold start is billed, and the watcher only stops the instance after the idle timeout.
 
@@ -131,6 +135,9 @@ PROFILES: dict[str, Profile] = {
                     lambda_invokes_per_request=2, config_items_per_session=4),
 }
 DEFAULT_PROFILE = "lean"
+GPU_MODES = ("single", "scale")
+SCALE_ALARMS = 1  # scale.yaml BacklogAlarm
+SCALE_METRICS_PER_SESSION = 1  # PendingJobs, published by the router while it is used
 
 
 def _n(value: float) -> str:
@@ -175,8 +182,12 @@ class Estimate:
         return found
 
 
-def estimate(profile: Profile | str, usage: Usage, region: str, table: PriceTable, usd_to_eur: float) -> Estimate:
+def estimate(profile: Profile | str, usage: Usage, region: str, table: PriceTable, usd_to_eur: float,
+             gpu_mode: str = "single") -> Estimate:
     """The month's bill. Raises UnknownRegion (a LookupError) for a region the price table lacks."""
+    if gpu_mode not in GPU_MODES:
+        raise ValueError(f"unknown GPU mode {gpu_mode!r}; choose one of: {', '.join(GPU_MODES)}")
+    scale = gpu_mode == "scale"
     if isinstance(profile, str):
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
@@ -201,13 +212,20 @@ def estimate(profile: Profile | str, usage: Usage, region: str, table: PriceTabl
     extra_iops = max(0, pr.root_iops - EBS_BASELINE_IOPS)
     extra_mibps = max(0, pr.root_mibps - EBS_BASELINE_MIBPS)
     ebs = pr.root_gib * p("ebs.gp3.storage") + extra_iops * p("ebs.gp3.iops") + extra_mibps * p("ebs.gp3.throughput")
-    lines.append(Line(
-        "EBS root volume", ebs,
-        f"{pr.root_gib} GiB gp3 × ${_n(p('ebs.gp3.storage'))}/GB-mo"
-        + (f" + {extra_iops} IOPS × ${_n(p('ebs.gp3.iops'))}" if extra_iops else "")
-        + (f" + {extra_mibps} MiB/s above the 125 baseline × ${_n(p('ebs.gp3.throughput'))}" if extra_mibps else
-           ", baseline 3000 IOPS / 125 MiB/s included")
-        + "; billed while stopped too"))
+    if scale:  # each node's volume is deleted with the node: billed for the node-hours only
+        ebs_share = u.gpu_hours / hours
+        lines.append(Line(
+            "EBS root volumes", ebs * ebs_share,
+            f"{pr.root_gib} GiB gp3 per node, only while a node runs: {u.gpu_hours:.2f} h of {hours:g} h × "
+            f"${_n(ebs)}/month"))
+    else:
+        lines.append(Line(
+            "EBS root volume", ebs,
+            f"{pr.root_gib} GiB gp3 × ${_n(p('ebs.gp3.storage'))}/GB-mo"
+            + (f" + {extra_iops} IOPS × ${_n(p('ebs.gp3.iops'))}" if extra_iops else "")
+            + (f" + {extra_mibps} MiB/s above the 125 baseline × ${_n(p('ebs.gp3.throughput'))}" if extra_mibps else
+               ", baseline 3000 IOPS / 125 MiB/s included")
+            + "; billed while stopped too"))
 
     snap = p("ebs.snapshot")
     lines.append(Line("AMI snapshots", pr.amis_kept * pr.ami_gib * snap,
@@ -253,7 +271,8 @@ def estimate(profile: Profile | str, usage: Usage, region: str, table: PriceTabl
 
     polls = hours / u.cost_poll_hours
     session_clock_hours = 1 + u.session_seconds / 3600  # clock hours a session touches, on average
-    metric_hours = pr.metrics_per_session * u.sessions * session_clock_hours + pr.always_metrics * polls
+    metrics_per_session = pr.metrics_per_session + (SCALE_METRICS_PER_SESSION if scale else 0)
+    metric_hours = metrics_per_session * u.sessions * session_clock_hours + pr.always_metrics * polls
     metric_months = metric_hours / hours
     puts = u.gpu_seconds / pr.gpu_metric_period_seconds + u.api_requests + polls
     metric, api = p("cloudwatch.metric"), p("cloudwatch.api_request")
@@ -262,8 +281,9 @@ def estimate(profile: Profile | str, usage: Usage, region: str, table: PriceTabl
                       f"${_n(metric)}/metric-mo + {puts:.0f} PutMetricData × ${_n(api)}/1000"))
 
     std, comp = p("cloudwatch.alarm.standard"), p("cloudwatch.alarm.composite")
-    lines.append(Line("CloudWatch alarms", pr.standard_alarms * std + pr.composite_alarms * comp,
-                      f"{pr.standard_alarms} standard × ${_n(std)} + {pr.composite_alarms} composite × ${_n(comp)}"))
+    standard_alarms = pr.standard_alarms + (SCALE_ALARMS if scale else 0)
+    lines.append(Line("CloudWatch alarms", standard_alarms * std + pr.composite_alarms * comp,
+                      f"{standard_alarms} standard × ${_n(std)} + {pr.composite_alarms} composite × ${_n(comp)}"))
 
     logs_gb = u.sessions * u.log_mb_per_session / 1024
     ingest = p("cloudwatch.logs.ingest")

@@ -101,8 +101,8 @@ ENV_USD_TO_EUR = "TLFIF_USD_TO_EUR"
 # API Gateway stage (the API template and the local cloud's gateway emulation): default route throttling, and the
 # JSON access-log format for LOG_GROUP_API — keys are the fields of each line, values the $context variables API
 # Gateway substitutes (the template serialises this dict as the stage's AccessLogSettings.Format).
-API_THROTTLE_RATE = 5
-API_THROTTLE_BURST = 10
+API_THROTTLE_RATE = 50  # the stage's one bucket; the per-user limit is tlfif_common.ratelimit
+API_THROTTLE_BURST = 100
 API_ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
     "ip": "$context.identity.sourceIp",
@@ -121,3 +121,17 @@ API_ACCESS_LOG_FORMAT = {
     "sub": "$context.authorizer.claims.sub",
     "userAgent": "$context.identity.userAgent",
 }
+
+# GpuMode `scale` (cloud/cfn/scale.yaml): the GPU nodes are an Auto Scaling group instead of one instance. The router
+# reads the group's name from ENV_GPU_GROUP (empty or unset: one instance, ENV_GPU_INSTANCE_ID) and publishes the
+# number of jobs waiting for a GPU as METRIC_PENDING_JOBS; the group's scale-out alarm reads that metric.
+ENV_GPU_GROUP = "TLFIF_GPU_GROUP"
+METRIC_PENDING_JOBS = "PendingJobs"
+
+# Cold-start ETA: each watcher records how long its node took from the router's start to "ready" (whole seconds, a
+# JSON list of the newest BOOT_SAMPLES); /ping and /infer answer their median, BOOT_ETA_SECONDS until one exists.
+SSM_BOOT_SECONDS = f"{SSM_PREFIX}/boot_seconds"
+BOOT_SAMPLES = 9
+# The watcher's GpuMode (`single` | `scale`, the env file cloud-init writes): a scale node leaves its group when idle
+# (tlfif_watcher.group_exit) where a single node stops.
+ENV_GPU_MODE = "TLFIF_GPU_MODE"

@@ -23,6 +23,7 @@ class RouterConfig:
     rate_limit_rps: int | None = None  # None: tlfif_common.ratelimit's default (5/s)
     boot_eta_seconds: int = names.BOOT_ETA_SECONDS
     minute_seconds: float = 60.0  # a keep-warm "minute"; the local cloud shortens it as it does the watcher's
+    gpu_group: str | None = None  # GpuMode scale: the Auto Scaling group's name (gpu_instance_id is then unused)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RouterConfig:
@@ -66,9 +67,10 @@ class RouterConfig:
         redis_url = get(names.ENV_REDIS_URL)
         if queue_function is None and redis_url is None:
             raise ConfigError(f"set {names.ENV_REDIS_URL} (full profile) or {names.ENV_QUEUE_FUNCTION} (lean profile)")
+        gpu_group = get(names.ENV_GPU_GROUP)
         return cls(
             responses_bucket=required(names.ENV_RESPONSES_BUCKET),
-            gpu_instance_id=required(names.ENV_GPU_INSTANCE_ID),
+            gpu_instance_id=get(names.ENV_GPU_INSTANCE_ID) or "" if gpu_group else required(names.ENV_GPU_INSTANCE_ID),
             jwt_issuer=required(names.ENV_JWT_ISSUER),
             jwt_audience=required(names.ENV_JWT_AUDIENCE),
             models_bucket=get(names.ENV_MODELS_BUCKET),
@@ -78,4 +80,5 @@ class RouterConfig:
             rate_limit_rps=positive_int(names.ENV_RATE_LIMIT_RPS, None),
             boot_eta_seconds=positive_int(names.ENV_BOOT_ETA_SECONDS, names.BOOT_ETA_SECONDS),
             minute_seconds=positive_float(names.ENV_MINUTE_SECONDS, 60.0),
+            gpu_group=gpu_group,
         )

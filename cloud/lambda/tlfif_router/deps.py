@@ -27,7 +27,7 @@ def _custom_endpoint(service_env: str) -> bool:
 class Deps:
     """Config, AWS clients, the queue port and the clock. Pass any of them in to override the lazy default."""
 
-    SERVICES = ("ec2", "s3", "ssm", "cloudwatch", "dynamodb", "lambda")
+    SERVICES = ("ec2", "s3", "ssm", "cloudwatch", "dynamodb", "lambda", "autoscaling")
 
     def __init__(self, config: RouterConfig, *, queue: QueuePort | None = None,
                  clock: Callable[[], float] = time.time, session: Any = None, **clients: Any):
@@ -84,6 +84,10 @@ class Deps:
     @property
     def dynamodb(self) -> Any:
         return self.client("dynamodb")
+
+    @property
+    def autoscaling(self) -> Any:
+        return self.client("autoscaling")
 
     @property
     def queue(self) -> QueuePort:

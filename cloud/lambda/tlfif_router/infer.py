@@ -14,6 +14,9 @@ GPU state → what happens:
                                            `stopped`; the job is enqueued, a "start wanted" mark is left in the
                                            queue, and the next /ping (or /infer) that finds the GPU stopped
                                            starts it → 202 "starting" with eta
+GpuMode scale (an Auto Scaling group, gpu_group.py): desired 0 → set it to 1 → 202 "starting" (403 while the budget
+kill switch holds); desired > 0 → 202 "queued"; the PendingJobs metric (jobs waiting) lets the group add nodes.
+eta is the median of the recent cold starts (boot_eta.py).
 """
 from __future__ import annotations
 
@@ -23,9 +26,11 @@ from tlfif_common import api, names
 from tlfif_common.jobs import JOB_TTL_SECONDS, Job, RequestError, result_object_key, validate_infer_request
 
 from .aws import aws_call
+from .boot_eta import boot_eta_seconds
 from .deps import Deps
 from .errors import AwsCallFailed, HttpError, QueueUnavailable
 from .gpu import budget_hold, describe_gpu, start_gpu
+from .gpu_group import describe_group, start_first_node
 from .log import get_logger, log
 from .request import Request, bad_request, json_response
 
@@ -44,26 +49,16 @@ def handle(req: Request, deps: Deps) -> dict:
     job = Job.create(fields, bucket=config.responses_bucket, user=req.caller.sub, now_ms=now_ms)
     result_url = presign_result(deps, job.id)
 
-    gpu = describe_gpu(deps.ec2, config.gpu_instance_id)
-    if gpu.state not in ("pending", "running"):
-        refuse_when_budget_spent(deps, now_ms)
-    started = deferred = False
-    if gpu.state in ("pending", "running"):
-        pass
-    elif gpu.state == "stopping":
-        try:
-            start_gpu(deps.ec2, config.gpu_instance_id)
-            started = True
-        except AwsCallFailed as err:
-            if err.code != "IncorrectInstanceState":
-                raise
-            deferred = True
+    if config.gpu_group:
+        started, deferred = _start_first_node(deps, config.gpu_group, now_ms), False
     else:
-        start_gpu(deps.ec2, config.gpu_instance_id)
-        started = True
+        started, deferred = _start_instance(deps, now_ms)
 
     deps.queue.enqueue(job)  # QueueUnavailable → 503; nothing was queued
     req.metrics.add(names.METRIC_REQUESTS)
+    if config.gpu_group:
+        _best_effort(req, "count the pending jobs", lambda: req.metrics.add(names.METRIC_PENDING_JOBS,
+                                                                             deps.queue.depth()))
     if started:
         req.metrics.add(names.METRIC_COLD_STARTS)
         _best_effort(req, "mark the GPU start in the queue", lambda: deps.queue.mark_gpu_started(now_ms))
@@ -72,10 +67,38 @@ def handle(req: Request, deps: Deps) -> dict:
     _best_effort(req, "record the session", lambda: record_session(deps, req.caller.sub, now_ms))
 
     if started or deferred:
-        body = {"status": api.INFER_STARTING, "id": job.id, "eta": config.boot_eta_seconds, "result_url": result_url}
+        body = {"status": api.INFER_STARTING, "id": job.id, "eta": boot_eta_seconds(deps.ssm, config.boot_eta_seconds),
+                "result_url": result_url}
     else:
         body = {"status": api.INFER_QUEUED, "id": job.id, "result_url": result_url}
     return json_response(202, body)
+
+
+def _start_instance(deps: Deps, now_ms: int) -> tuple[bool, bool]:
+    """(started, deferred) for the single instance, as the state table above says."""
+    instance_id = deps.config.gpu_instance_id
+    gpu = describe_gpu(deps.ec2, instance_id)
+    if gpu.state in ("pending", "running"):
+        return False, False
+    refuse_when_budget_spent(deps, now_ms)
+    if gpu.state == "stopping":
+        try:
+            start_gpu(deps.ec2, instance_id)
+        except AwsCallFailed as err:
+            if err.code != "IncorrectInstanceState":
+                raise
+            return False, True
+        return True, False
+    start_gpu(deps.ec2, instance_id)
+    return True, False
+
+
+def _start_first_node(deps: Deps, group_name: str, now_ms: int) -> bool:
+    group = describe_group(deps.autoscaling, group_name)
+    if group.desired > 0:
+        return False
+    refuse_when_budget_spent(deps, now_ms)
+    return start_first_node(deps.autoscaling, group)
 
 
 def refuse_when_budget_spent(deps: Deps, now_ms: int) -> None:
@@ -100,7 +123,7 @@ def record_session(deps: Deps, user: str, now_ms: int) -> None:
     with aws_call("dynamodb:PutItem"):
         deps.dynamodb.put_item(TableName=deps.config.sessions_table, Item={
             names.SESSIONS_KEY: {"S": user},
-            "instance_id": {"S": deps.config.gpu_instance_id},
+            "instance_id": {"S": deps.config.gpu_group or deps.config.gpu_instance_id},
             "last_seen": {"N": str(now_ms)},
         })
 

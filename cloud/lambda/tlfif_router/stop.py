@@ -2,6 +2,7 @@
 drop a pending "start wanted" mark (the user's stop wins), switch keep-warm off (else the next start would be held
 warm by a toggle the user's stop overrode) and the SSM ready marker (so /ping cannot say `ready` after the next
 start before the watcher says so again). Fails open on the queue: stopping must work without Redis.
+GpuMode scale: the group is drained to 0 instead (gpu_group.drain) and every node's ready marker is dropped.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tlfif_common import api, names
 from .deps import Deps
 from .errors import QueueUnavailable
 from .gpu import forget_ready, stop_gpu
+from .gpu_group import describe_group, drain
 from .log import get_logger, log
 from .request import Request, json_response
 
@@ -19,8 +21,14 @@ logger = get_logger("router")
 
 
 def handle(req: Request, deps: Deps) -> dict:
-    instance_id = deps.config.gpu_instance_id
-    stop_gpu(deps.ec2, instance_id)
+    group_name = deps.config.gpu_group
+    if group_name:
+        group = describe_group(deps.autoscaling, group_name)
+        drain(deps.autoscaling, group)
+        stopped = [node.instance_id for node in group.nodes]
+    else:
+        stop_gpu(deps.ec2, deps.config.gpu_instance_id)
+        stopped = [deps.config.gpu_instance_id]
     req.metrics.add(names.METRIC_MANUAL_STOPS)
     if not req.queue_down:
         try:
@@ -29,5 +37,6 @@ def handle(req: Request, deps: Deps) -> dict:
         except QueueUnavailable as err:
             log(logger, logging.WARNING, "queue unreachable: could not clear the start-wanted and keep-warm marks",
                 **req.log_fields(), error=str(err))
-    forget_ready(deps.ssm, instance_id)
+    for instance_id in stopped:
+        forget_ready(deps.ssm, instance_id)
     return json_response(200, {"status": api.STOP_STOPPING})

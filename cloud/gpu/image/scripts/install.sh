@@ -7,7 +7,10 @@ IMAGE=/tmp/tl-fif-image
 SRC=/tmp/tl-fif-src
 
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends nginx supervisor python3-venv python3-pip openssl curl ca-certificates
+apt-get install -y -qq --no-install-recommends nginx supervisor python3-venv python3-pip openssl curl ca-certificates \
+  redis-server
+# redis-server is off: only the DR test's node starts it (its user data), so that node never joins the production queue.
+systemctl disable --now redis-server.service
 
 # One unprivileged user runs vLLM and the watcher.
 id tlfif >/dev/null 2>&1 || useradd --system --home-dir /var/lib/tl-fif --create-home --shell /usr/sbin/nologin tlfif

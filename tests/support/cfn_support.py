@@ -19,7 +19,7 @@ from cfnlint.decode import cfn_yaml
 
 from tlfif_common import names
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CFN_DIR = REPO / "cloud" / "cfn"
 ROOT_TEMPLATE = CFN_DIR / "main.yaml"
 PROFILES = ("full", "lean")
