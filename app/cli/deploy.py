@@ -118,10 +118,11 @@ def _describe_change_set(cfn: Any, stack: str, change_set: str) -> dict:
     return first
 
 
-def deploy(args: argparse.Namespace, clients: Clients, *, ask: Callable[[str], str] = input,
+def deploy(args: argparse.Namespace, clients: Clients, *, ask: Callable[[str], str] | None = None,
            out: Callable[[str], None] = print, err: Callable[[str], None] = None,
            poll_seconds: float = 5.0) -> int:
     err = err or (lambda text: print(text, file=sys.stderr))
+    ask = ask or input
     region = clients.region
     if not region:
         raise UsageError("no AWS region: pass --region (or set AWS_REGION / a profile region)")
@@ -181,6 +182,10 @@ def deploy(args: argparse.Namespace, clients: Clients, *, ask: Callable[[str], s
             return 0
         err(f"{PROG}: the change set failed: {reason}")
         return 1
+    if not described["Changes"]:  # an update whose parameters differ only in form, not in any resource
+        cfn.delete_change_set(StackName=args.stack, ChangeSetName=created["Id"])
+        out(f"Stack {args.stack} is up to date: nothing to change.")
+        return 0
     for line in change_lines(described["Changes"]):
         out(line)
     if not args.yes:

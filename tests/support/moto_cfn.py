@@ -6,6 +6,8 @@ Written against moto 5.2.5 (`pip show moto`); each piece says what it stands in 
 - `${Res.A.B}` in `!Sub`: moto passes only `A` to the resource; the whole `A.B` is what CloudFormation asks for.
 - `AWS::EC2::Instance` from a `LaunchTemplate`: moto reads ImageId/InstanceType/SubnetId from the instance's own
   properties only (KeyError 'ImageId'); the stand-in copies them from the launch template's version first.
+- `AWS::ElasticLoadBalancingV2::LoadBalancer`: moto drops `Type` (every one becomes an application LB, whose
+  listeners refuse TCP); the stand-in passes it on.
 - `!GetAtt Version.Version` on `AWS::Lambda::Version`: moto's model keeps the number but has no lookup.
 - executing a change set: moto applies it in one call with no resource events, keeps the outputs of the template
   the stack had before (a created stack: none), and answers HTTP 500 when a resource fails ("TODO: handle execution
@@ -322,6 +324,16 @@ def _record_failure(backend: Any, change_set: Any, error: Exception) -> None:
     change_set.execution_status = "EXECUTE_FAILED"
 
 
+def _load_balancer_with_type(cls: Any, resource_name: str, cloudformation_json: dict, account_id: str,
+                             region_name: str, **kwargs: Any) -> Any:
+    from moto.elbv2.models import elbv2_backends
+
+    properties = cloudformation_json["Properties"]
+    return elbv2_backends[account_id][region_name].create_load_balancer(
+        resource_name, properties.get("SecurityGroups"), properties.get("Subnets"),
+        scheme=properties.get("Scheme", "internet-facing"), loadbalancer_type=properties.get("Type"))
+
+
 def install() -> None:
     """Patches moto in this process (idempotent)."""
     global _installed
@@ -349,6 +361,9 @@ def install() -> None:
     parsing.parse_and_create_resource = _with_events(parsing.parse_and_create_resource)
     cfn_models.CloudFormationBackend.execute_change_set = _execute_with_rollback(
         cfn_models.CloudFormationBackend.execute_change_set)
+
+    from moto.elbv2.models import FakeLoadBalancer
+    FakeLoadBalancer.create_from_cloudformation_json = classmethod(_load_balancer_with_type)
 
     from moto.awslambda.models import LambdaVersion
     LambdaVersion.get_cfn_attribute = _lambda_version_attribute
