@@ -93,8 +93,8 @@ BOOT_ETA_SECONDS = 90
 # with the deployed type's price from GET /cost (gpu_hourly_eur) and falls back to this type's until /cost answered.
 DEFAULT_GPU_INSTANCE_TYPE = "g4dn.xlarge"
 # Cost reporter: every Cost Explorer request costs $0.01, so the hourly poll of RQL 6 alone would be $7.30/month;
-# the templates schedule it every COST_POLL_HOURS hours by default (~$1.22/month).
-COST_POLL_HOURS = 6
+# the templates schedule it every COST_POLL_HOURS hours by default (~$0.61/month).
+COST_POLL_HOURS = 12
 # Environment variable (cost reporter, router): EUR per USD, overriding the rate in tlfif_common/prices.json.
 ENV_USD_TO_EUR = "TLFIF_USD_TO_EUR"
 

@@ -17,7 +17,7 @@ from typing import Mapping
 import boto3
 import redis
 
-from tlfif_common import names, results
+from tlfif_common import api as results, names
 from tlfif_common.jobs import Job, s3_uri
 from tlfif_common.workqueue import WorkQueue
 
