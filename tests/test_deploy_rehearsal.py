@@ -227,6 +227,12 @@ def test_status_shows_state_outputs_gpu_and_spend(aws, lambda_zip, capsys):
     assert "GPU: running (i-" in out and "g4dn.xlarge" in out
     assert "Spend this month: €3.21 in 2026-11" in out
     assert cli.main(["status", "--stack", f"nope-{uuid.uuid4().hex[:6]}", "--region", REGION]) == 2
+    capsys.readouterr()
+    # The bill of what is deployed: the stack's own parameters, the templates' structure.
+    assert cli.main(["cost", "estimate", "--from-stack", "tlfif-s", "--region", REGION]) == 0
+    bill = capsys.readouterr().out
+    assert "profile lean" in bill and "every 12 h (main.yaml CostPollSchedule default)" in bill
+    assert cli.main(["cost", "estimate", "--from-stack", "nope", "--region", REGION]) == 2
 
 
 def test_help_shows_the_cli_path_before_the_console_path(capsys):

@@ -132,8 +132,8 @@ class Profile:
         raise AttributeError(name)
 
 
-def profile_from_templates(name: str) -> Profile:
-    structure = cost_inputs.read(name)
+def profile_from_templates(name: str, values: dict | None = None) -> Profile:
+    structure = cost_inputs.read(name, values)
     lean = name == "lean"
     return Profile(name=name, structure=structure, lambda_invokes_per_request=2 if structure.redis == "serverless"
                    and lean else 1, config_items_per_session=4 if structure.gpu_public_ipv4 else 2)

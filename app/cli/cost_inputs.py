@@ -84,8 +84,8 @@ class _Template:
                 if r["Type"] == kind and (not r.get("Condition") or self.condition(r["Condition"]))]
 
 
-def _stacks(profile: str) -> dict[str, _Template]:
-    root = _Template("main", {"CostProfile": profile})
+def _stacks(profile: str, values: dict[str, Any] | None = None) -> dict[str, _Template]:
+    root = _Template("main", {**(values or {}), "CostProfile": profile})
     out = {"main": root}
     for resource in root.resources("AWS::CloudFormation::Stack"):
         props = resource["Properties"]
@@ -146,8 +146,9 @@ def _images_kept(pipeline: _Template) -> int:
     return int(keep) + PROTECTED_IMAGES
 
 
-def read(profile: str) -> Structure:
-    stacks = _stacks(profile)
+def read(profile: str, values: dict[str, Any] | None = None) -> Structure:
+    """`values`: main.yaml parameter values that differ from the defaults (a deployed stack's)."""
+    stacks = _stacks(profile, values)
     main, gpu, network, data, ops, api, pipeline = (stacks[n] for n in
                                                     ("main", "gpu", "network", "data", "ops", "api", PIPELINE))
     (template,) = gpu.resources("AWS::EC2::LaunchTemplate")
