@@ -17,7 +17,7 @@ import pytest
 from app import cli
 from app.cli import stack_resources
 from app.cli.aws_clients import ENV_ENDPOINT_URL
-from tlfif_common import names
+from tlfif_common import names, prices
 from tlfif_common import redis_keys as keys
 from tlfif_router import handler as router
 from tlfif_router import queue_handler
@@ -149,6 +149,13 @@ def test_deploy_configures_the_app_and_the_router_runs_with_the_deployed_environ
                                         Key={names.SESSIONS_KEY: {"S": load_event("ping")["requestContext"][
                                             "authorizer"]["jwt"]["claims"]["sub"]}})
         assert item.get("Item"), "the router wrote no session item to the deployed table"
+        cost = load_event("ping", claims=claims)
+        cost.update(routeKey="GET /cost", rawPath="/cost")
+        cost["requestContext"]["http"].update(method="GET", path="/cost")
+        answer = invoke(cost)
+        budget_usd = float(env[names.ENV_MONTHLY_BUDGET_USD])  # main.yaml's MonthlyBudget, passed down
+        assert answer.status == 200 and answer.body["budget_eur"] == round(
+            budget_usd * prices.usd_to_eur(table=prices.load()), 2), answer
         if queue is not None:
             assert [name for name, _payload in queue.invocations] and \
                 {name for name, _ in queue.invocations} == {env[names.ENV_QUEUE_FUNCTION]}

@@ -97,6 +97,8 @@ DEFAULT_GPU_INSTANCE_TYPE = "g4dn.xlarge"
 COST_POLL_HOURS = 12
 # Environment variable (cost reporter, router): EUR per USD, overriding the rate in tlfif_common/prices.json.
 ENV_USD_TO_EUR = "TLFIF_USD_TO_EUR"
+# The stack's AWS Budgets limit (USD, as the Budget resource holds it); GET /cost reports it in EUR as budget_eur.
+ENV_MONTHLY_BUDGET_USD = "TLFIF_MONTHLY_BUDGET_USD"
 
 # API Gateway stage (the API template and the local cloud's gateway emulation): default route throttling, and the
 # JSON access-log format for LOG_GROUP_API — keys are the fields of each line, values the $context variables API
