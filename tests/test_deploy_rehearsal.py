@@ -97,7 +97,7 @@ def test_deploy_configures_the_app_and_the_router_runs_with_the_deployed_environ
     # The change set summary, the live events under their progress prefix, the outputs.
     assert "  add      Network" in out and "Change set: 5 to add" in out
     assert "] Api  AWS::CloudFormation::Stack  CREATE_COMPLETE" in out
-    assert f"[  5/5  " in out and f"] {stack}  AWS::CloudFormation::Stack  CREATE_COMPLETE" in out
+    assert "[  5/5  " in out and f"] {stack}  AWS::CloudFormation::Stack  CREATE_COMPLETE" in out
     outputs = {o["OutputKey"]: o["OutputValue"] for o in
                aws("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
     assert outputs["CostProfile"] == profile

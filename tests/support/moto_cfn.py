@@ -75,12 +75,12 @@ class _Stub:
 
     @classmethod
     def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict, account_id: str,
-                                        region_name: str, **kwargs: Any) -> "_Stub":
+                                        region_name: str, **kwargs: Any) -> _Stub:
         return cls(resource_name, cloudformation_json.get("Properties") or {}, account_id, region_name)
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,
-                                        cloudformation_json: dict, account_id: str, region_name: str) -> "_Stub":
+                                        cloudformation_json: dict, account_id: str, region_name: str) -> _Stub:
         return cls(new_resource_name, cloudformation_json.get("Properties") or {}, account_id, region_name)
 
     @classmethod
@@ -97,10 +97,12 @@ class ServerlessCache(_Stub, CloudFormationModel):
         return self.properties.get("ServerlessCacheName") or self.name.lower()[:40]
 
     def attributes(self) -> dict[str, Any]:
-        host = f"{self.physical_resource_id}-{_id(self.name, length=6)}.serverless.{self.region[:6]}.cache.amazonaws.com"
+        host = (f"{self.physical_resource_id}-{_id(self.name, length=6)}.serverless.{self.region[:6]}"
+                ".cache.amazonaws.com")
         return {"Endpoint.Address": host, "Endpoint.Port": "6379", "ReaderEndpoint.Address": host,
                 "ReaderEndpoint.Port": "6380",
-                "ARN": f"arn:aws:elasticache:{self.region}:{self.account_id}:serverlesscache:{self.physical_resource_id}"}
+                "ARN": f"arn:aws:elasticache:{self.region}:{self.account_id}:serverlesscache:"
+                       f"{self.physical_resource_id}"}
 
 
 class ReplicationGroup(_Stub, CloudFormationModel):
@@ -197,8 +199,8 @@ class CompositeAlarm(_Stub, CloudFormationModel):
         return {"Arn": f"arn:aws:cloudwatch:{self.region}:{self.account_id}:alarm:{self.physical_resource_id}"}
 
 
-MODELS = (ServerlessCache, ReplicationGroup, CacheSubnetGroup, HttpApi, ApiAuthorizer, UserPool, UserPoolDomain, UserPoolClient,
-          LambdaAlias, CompositeAlarm)
+MODELS = (ServerlessCache, ReplicationGroup, CacheSubnetGroup, HttpApi, ApiAuthorizer, UserPool, UserPoolDomain,
+          UserPoolClient, LambdaAlias, CompositeAlarm)
 
 
 def _stack_attribute(self: cfn_models.Stack, attribute_name: str) -> Any:
@@ -307,7 +309,8 @@ def _record_failure(backend: Any, change_set: Any, error: Exception) -> None:
         chain, reason = _failed[0]  # outermost first; the last is the resource that failed
         resources_map, cause, kind = chain[-1]
         _event(_stack_of(resources_map), cause, "", kind, "CREATE_FAILED", reason)
-        for (parent_map, child_logical, _kind), (child_map, _l, _k) in reversed(list(zip(chain, chain[1:]))):
+        pairs = list(zip(chain, chain[1:], strict=False))  # (a nested stack resource, what it was making)
+        for (parent_map, child_logical, _kind), (child_map, _l, _k) in reversed(pairs):
             child = _stack_of(child_map)
             child.status = "CREATE_FAILED"
             _event(child, child.name, child.stack_id, "AWS::CloudFormation::Stack", "CREATE_FAILED",
