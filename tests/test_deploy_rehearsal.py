@@ -246,3 +246,25 @@ def test_help_shows_the_cli_path_before_the_console_path(capsys):
     assert cli.main(["deploy", "--help"]) == 0
     text = capsys.readouterr().out
     assert text.index("The CLI path") < text.index("The console path") and "--package-only" in text
+
+
+def test_destroy_asks_for_the_stack_name_and_deletes_nothing_on_a_mismatch(aws, lambda_zip, capsys, monkeypatch):
+    assert deploy(capsys, "tlfif-d", "--profile", "lean", "--yes", "--lambda-zip", str(lambda_zip))[0] == 0
+    monkeypatch.setattr("builtins.input", lambda _prompt: "tlfif-other")
+    assert cli.main(["destroy", "--stack", "tlfif-d", "--region", REGION]) == 1
+    out = capsys.readouterr().out
+    assert "loses:" in out and "The name does not match; nothing deleted." in out
+    assert aws("cloudformation").describe_stacks(StackName="tlfif-d")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    assert cli.main(["destroy", "--stack", "tlfif-none", "--region", REGION, "--yes"]) == 2
+
+
+def test_no_credentials_is_a_message_not_a_traceback(capsys, monkeypatch, tmp_path):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv(ENV_ENDPOINT_URL, "http://127.0.0.1:9")  # nothing is reached: signing fails first
+    code = cli.main(["deploy", "--stack", "s", "--profile", "lean", "--region", REGION, "--package-only"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Unable to locate credentials" in err

@@ -189,7 +189,10 @@ def deploy(args: argparse.Namespace, clients: Clients, *, ask: Callable[[str], s
     for line in change_lines(described["Changes"]):
         out(line)
     if not args.yes:
-        answer = ask(f"Execute this change set on {args.stack} in {region}? [y/N] ").strip().lower()
+        try:
+            answer = ask(f"Execute this change set on {args.stack} in {region}? [y/N] ").strip().lower()
+        except EOFError:  # no terminal to answer from: never execute unasked
+            answer = ""
         if answer not in ("y", "yes"):
             cfn.delete_change_set(StackName=args.stack, ChangeSetName=created["Id"])
             if kind == "CREATE":
@@ -233,9 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     if any(arg in ("-h", "--help") for arg in argv):
         parser.print_help()
         return 0
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         args = parser.parse_args(argv)
         return deploy(args, Clients(args.region))
+    except (BotoCoreError, ClientError) as error:  # no credentials, no region, access denied, ...
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 1
     except UsageError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         print(f"usage: {PROG} --stack NAME --profile lean|full [--region R] [--param KEY=VALUE ...] [--yes] "

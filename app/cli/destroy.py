@@ -71,7 +71,10 @@ def destroy(args: argparse.Namespace, clients: Clients, *, ask: Callable[[str], 
         out(f"  DynamoDB table {table.physical_id} (who is using which GPU)")
     out("  every other resource of the stack: the GPU node and its volume, the API, the user pool and its users")
     if not args.yes:
-        typed = ask(f"Type the stack name ({args.stack}) to delete it: ").strip()
+        try:
+            typed = ask(f"Type the stack name ({args.stack}) to delete it: ").strip()
+        except EOFError:
+            typed = ""
         if typed != args.stack:
             out("The name does not match; nothing deleted.")
             return 1
@@ -103,4 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    return destroy(args, Clients(args.region))
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return destroy(args, Clients(args.region))
+    except (BotoCoreError, ClientError) as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 1

@@ -74,4 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    return status(args, Clients(args.region))
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return status(args, Clients(args.region))
+    except (BotoCoreError, ClientError) as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 1
