@@ -73,7 +73,10 @@ def test_prune_deletes_the_snapshots_of_what_it_deregisters(aws):
 def test_the_deploy_stage_prunes_with_it_and_its_role_allows_that():
     pipeline = evaluate(CFN_DIR / "pipeline.yaml")
     spec = pipeline.resources["DeployProject"]["Properties"]["Source"]["BuildSpec"]
-    assert ".venv/bin/python cloud/gpu/image/ami_images.py prune --keep 5" in spec
+    assert '.venv/bin/python cloud/gpu/image/ami_images.py prune --keep "$KEEP_IMAGES"' in spec
+    env = {v["Name"]: v["Value"] for v in pipeline.resources["DeployProject"]["Properties"]["Environment"][
+        "EnvironmentVariables"]}
+    assert env["KEEP_IMAGES"] == "1"  # the default profile, lean: current, previous and one more
     assert "head -n -5" not in spec  # the old newest-5-by-date cut
     assert spec.index("make lambda-zip") < spec.index("ami_images.py prune")  # .venv exists by then
     statements = [s for p in pipeline.resources["DeployRole"]["Properties"]["Policies"]

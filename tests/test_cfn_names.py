@@ -176,7 +176,9 @@ def test_table_tags_metrics_and_defaults():
     for profile in PROFILES:
         stacks = app_stack(profile)
         (_, _, table), = resources(stacks, "AWS::DynamoDB::Table")
-        assert table["Properties"]["TableName"] == names.SESSIONS_TABLE
+        # named after the (nested) stack, so a second stack in the account gets its own table; the router reads
+        # the name from TLFIF_SESSIONS_TABLE (tests/test_deploy_rehearsal.py runs it with the deployed value)
+        assert table["Properties"]["TableName"] == {"Fn::Sub": "${AWS::StackName}-" + names.SESSIONS_TABLE}
         assert table["Properties"]["KeySchema"] == [{"AttributeName": names.SESSIONS_KEY, "KeyType": "HASH"}]
 
         gpu_tags = {names.TAG_PROJECT_KEY: names.TAG_PROJECT_VALUE, names.TAG_ROLE_KEY: names.TAG_ROLE_GPU}

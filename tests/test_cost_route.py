@@ -34,9 +34,9 @@ def table_rate(monkeypatch):
     monkeypatch.delenv(names.ENV_USD_TO_EUR, raising=False)
 
 
-def make_deps(gpu, queue, now_ms: int) -> Deps:
+def make_deps(gpu, queue, now_ms: int, budget_usd: float | None = None) -> Deps:
     config = RouterConfig(responses_bucket="tl-fif-responses", gpu_instance_id=gpu["id"], jwt_issuer=ISSUER,
-                          jwt_audience=AUDIENCE, redis_url="redis://unused")
+                          jwt_audience=AUDIENCE, redis_url="redis://unused", monthly_budget_usd=budget_usd)
     return Deps(config, queue=queue, clock=lambda: now_ms / 1000, ec2=gpu["ec2"], ssm=gpu["ssm"],
                 cloudwatch=gpu["cloudwatch"])
 
@@ -66,11 +66,12 @@ def test_running_session_is_timed_from_the_newer_start_mark(gpu, redis_client):
     daily = [{"date": f"{month}-01", "eur": 1.5}, {"date": f"{month}-02", "eur": 0.25}]
     put_month(gpu["ssm"], month, 1.75, daily)
 
-    status, body = get_cost(make_deps(gpu, queue, now_ms))
+    status, body = get_cost(make_deps(gpu, queue, now_ms, budget_usd=20))
     assert status == 200
-    # 180 s × €0.5659/h = €0.028295 → 0.0283
+    # 180 s × €0.5659/h = €0.028295 → 0.0283; the budget $20 × 0.86 = €17.20
     assert body == {"month_to_date_eur": 1.75, "as_of": f"{month}-03T06:00:04Z", "gpu_state": "running",
-                    "gpu_hourly_eur": HOURLY_EUR, "session_eur": 0.0283, "session_seconds": 180, "daily": daily}
+                    "gpu_hourly_eur": HOURLY_EUR, "session_eur": 0.0283, "session_seconds": 180, "daily": daily,
+                    "budget_eur": 17.2}
 
 
 def test_without_a_start_mark_the_launch_time_counts(gpu, redis_client, monkeypatch):
@@ -93,7 +94,8 @@ def test_stopped_gpu_costs_nothing_and_last_months_figures_are_not_shown(gpu, re
     status, body = get_cost(make_deps(gpu, RedisQueuePort(redis_client), now_ms))
     assert status == 200
     assert body == {"month_to_date_eur": None, "as_of": "2026-11-03T06:00:04Z", "gpu_state": "stopped",
-                    "gpu_hourly_eur": HOURLY_EUR, "session_eur": 0.0, "session_seconds": 0, "daily": []}
+                    "gpu_hourly_eur": HOURLY_EUR, "session_eur": 0.0, "session_seconds": 0, "daily": [],
+                    "budget_eur": None}
 
 
 def test_answers_while_the_queue_is_down(gpu):

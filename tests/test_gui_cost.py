@@ -82,6 +82,8 @@ def test_clicking_the_cost_label_opens_the_daily_spend_chart(gui, api):
     title = f"Daily spend, {date.fromisoformat(days[0]['date']):%B %Y}"
     assert canvas.itemcget(canvas.find_withtag("title")[0], "text") == title
     assert canvas.find_withtag("axis") and not canvas.find_withtag("empty")
+    assert chart.forecast_label["text"].startswith("Month-end forecast €")  # the model's text, shown
+    assert chart.forecast_label["text"] == chart.forecast.text() and chart.forecast.month_to_date == 1.25
 
     api.set_month_cost(1.25, [0.12, 0.0, 0.4, 0.25, 0.3])  # a new day reported while the chart is open
     d.until(lambda: len(canvas.find_withtag("bar")) == 5, what="the open chart redraws with the new day")

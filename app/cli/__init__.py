@@ -2,7 +2,11 @@
 
     tl-fif                      the desktop app (local cloud when no AWS stack is configured)
     tl-fif cloud up|token ...   the local cloud (see README)
+    tl-fif deploy --stack NAME --profile lean|full ...   deploy the AWS stack (cloud/cfn), then configure the app
+    tl-fif destroy --stack NAME  delete the stack and the data it holds
+    tl-fif status --stack NAME   the stack, its GPU and this month's spend
     tl-fif configure ...        write the AWS settings to ~/.tl-fif.ini
+    tl-fif cost estimate ...    the monthly AWS bill
 """
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ SUBCOMMANDS = {
     "cloud": "tlfif_local.cli",
     "configure": "app.cli.configure",
     "cost": "app.cli.cost",
+    "deploy": "app.cli.deploy",
+    "destroy": "app.cli.destroy",
+    "status": "app.cli.status",
 }
 APP = "app.main"
 

@@ -1,4 +1,8 @@
-"""`tl-fif cost estimate [--profile full|lean] [--sessions 30] [--minutes 10] [--idle 5] [--region eu-central-1]`
+"""`tl-fif cost estimate [--profile full|lean | --from-stack NAME] [--sessions 30] [--minutes 10] [--idle 5]
+[--region eu-central-1]`
+
+--from-stack reads a deployed stack's parameters (CostProfile, GpuInstanceType, CostPollSchedule, GpuMode ...) and
+prices what the templates build with those values.
 
 Prints the month's AWS bill of a TL-FIF deployment, one line per component, ending `Total: €N.NN / month`.
 Prices: tlfif_common/prices.json (region, date and source of each). EUR per USD: TLFIF_USD_TO_EUR, else the table.
@@ -27,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--idle", type=float, default=5.0,
                      help="idle timeout in minutes: the GPU runs this long after the last answer (default 5)")
     est.add_argument("--region", default=names.DEFAULT_REGION, help=f"AWS region (default {names.DEFAULT_REGION})")
+    est.add_argument("--from-stack", metavar="NAME", help="estimate a deployed stack from its parameters")
     return parser
 
 
@@ -41,15 +46,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: choose a command: estimate", file=sys.stderr)
         return 2
     usage = cost_estimate.Usage(sessions=args.sessions, minutes=args.minutes, idle=args.idle)
+    profile, gpu_mode = args.profile, "single"
     try:
+        if args.from_stack:
+            values = _stack_parameters(args.from_stack, args.region)
+            profile = cost_estimate.profile_from_templates(values.get("CostProfile", args.profile), values)
+            gpu_mode = values.get("GpuMode", gpu_mode)
         table = prices.load()
         rate = prices.usd_to_eur(table=table)
-        result = cost_estimate.estimate(args.profile, usage, args.region, table, rate)
+        result = cost_estimate.estimate(profile, usage, args.region, table, rate, gpu_mode=gpu_mode)
     except (LookupError, ValueError) as err:  # UnknownRegion, a bad argument, a bad TLFIF_USD_TO_EUR
         print(f"{PROG} estimate: {_message(err)}", file=sys.stderr)
         return 2
     print("\n".join(cost_estimate.format_estimate(result)))
     return 0
+
+
+def _stack_parameters(stack: str, region: str) -> dict[str, str]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from app.cli.aws_clients import Clients
+
+    try:
+        found = Clients(region)("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    except ClientError as err:
+        raise LookupError(f"cannot read stack {stack!r}: {err.response.get('Error', {}).get('Message', err)}") \
+            from None
+    except BotoCoreError as err:
+        raise LookupError(f"cannot read stack {stack!r}: {err}") from None
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in
+            found.get("Parameters") or [] if not p["ParameterKey"].startswith("LatestAmiId")}
 
 
 def _message(err: Exception) -> str:

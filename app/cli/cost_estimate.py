@@ -28,11 +28,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.cli import cost_inputs
+from app.timings import Timings
 from tlfif_common import names
 from tlfif_common.jobs import IDLE_MAX, IDLE_MIN
 from tlfif_common.prices import PriceTable
 
+_APP = Timings()  # the app's own poll intervals while it is open
+
 GOAL_EUR = 20.0  # RQL acceptance: <= EUR 20/month for 30 sessions
+GOAL_MARGIN_EUR = 1.50  # what the lean profile keeps to spare under the goal (room for estimates that run short)
 VAT_EXAMPLE = 0.19  # Germany; AWS charges VAT to accounts without a VAT number
 EBS_BASELINE_IOPS = 3000
 EBS_BASELINE_MIBPS = 125
@@ -46,8 +51,12 @@ class Usage:
     idle: float = 5.0  # idle timeout (RQL 1.1.4): the GPU runs this long after the last answer
     boot_seconds: float = names.BOOT_ETA_SECONDS  # cold start, billed
     min_billed_seconds: float = 60.0  # EC2 per-second billing minimum per start
-    api_requests_per_session: int = 100  # /infer, /ping during boot, /cost every 30 s
-    answers_per_session: int = 10
+    answers_per_session: int = 10  # one POST /infer each
+    ping_interval_s: float = _APP.ping_interval_s  # GET /ping while the app is open (app/timings.py)
+    ping_starting_s: float = _APP.ping_starting_s  # GET /ping while the GPU boots
+    cost_interval_s: float = _APP.cost_interval_s  # GET /cost while the app is open
+    pushes_per_month: float = 20.0  # commits pushed to the pipeline's branch (a bake each when it bakes on push)
+    releases_per_month: float = 1.0  # release tags (a bake each when it bakes on a tag)
     generating_seconds_per_answer: float = 4.0
     result_writes_per_second: float = 4.0  # the watcher rewrites the result every 250 ms while generating
     result_reads_per_write: float = 2.0  # the app polls the presigned URL
@@ -56,8 +65,7 @@ class Usage:
     redis_commands_per_request: float = 5.0
     lambda_seconds_per_invoke: float = 0.2
     lambda_memory_gb: float = 0.5  # RQL 3: 512 MB
-    cost_poll_hours: float = names.COST_POLL_HOURS
-    bakes_per_month: float = 1.0
+    dr_test_seconds: float = names.BOOT_ETA_SECONDS + 600.0  # boot from the restored image + the self-test job
 
     @property
     def session_seconds(self) -> float:
@@ -70,6 +78,14 @@ class Usage:
     @property
     def gpu_hours(self) -> float:
         return self.gpu_seconds / 3600
+
+    @property
+    def api_requests_per_session(self) -> float:
+        """/infer per answer, /ping every ping_starting_s while booting then every ping_interval_s, /cost every
+        cost_interval_s: the app is taken to be open for the GPU session (boot + use + idle)."""
+        open_s = self.session_seconds
+        return (self.answers_per_session + self.boot_seconds / self.ping_starting_s
+                + (open_s - self.boot_seconds) / self.ping_interval_s + open_s / self.cost_interval_s)
 
     @property
     def api_requests(self) -> float:
@@ -86,37 +102,22 @@ class Usage:
 
 @dataclass(frozen=True)
 class Profile:
+    """What one cost profile deploys: the structure from the templates (`cost_inputs.read`), sizes and counts of
+    what the deployment holds and does per session below (assumptions, each with its reason)."""
     name: str
-    root_gib: int
-    root_iops: int
-    root_mibps: int
-    amis_kept: int
-    redis: str  # "node" | "serverless"
-    nat_gateways: int
-    nlb: bool
-    interface_endpoints: tuple[str, ...]
-    gpu_public_ipv4: bool  # the GPU gets a public IPv4 while it runs (lean: public subnet, no NAT)
+    structure: cost_inputs.Structure
     lambda_invokes_per_request: int  # lean: the router plus the in-VPC queue function
     config_items_per_session: int  # Config records the instance (and in lean its ENI) on start and stop
-    gpu_instance_type: str = names.DEFAULT_GPU_INSTANCE_TYPE
     ami_gib: float = 12.0  # data in one AMI snapshot (RQL 7.4: ~12 GiB)
-    dlm_days: int = 7  # RQL 10: daily snapshot, 7-day retention
     dlm_changed_gib_per_day: float = 0.25
-    redis_node_type: str = "cache.t4g.small"
     valkey_min_gb: float = 0.1
     nat_gb: float = 0.5
-    endpoint_azs: int = 1
     endpoint_gb: float = 0.5
     metrics_per_session: int = 10  # router and watcher metrics, sent only while a session runs
     always_metrics: int = 1  # CurrentSpendEUR, sent once per cost-reporter run
     gpu_metric_period_seconds: float = 10.0  # RQL 6: GPU metrics every 10 s
-    # spend >= EUR 15, router errors, slow answers, GPU saturated; idle miss: "no inference 15 min", "GPU running"
-    standard_alarms: int = 6
-    composite_alarms: int = 1  # idle miss (RQL 6)
-    config_rules: int = 6  # encrypted-volumes, required-tags, S3 public read/write, S3 versioning (x2)
     config_periodic_rules: int = 2  # s3-bucket-public-read/write-prohibited also run daily over every bucket
     config_evaluations_per_session: int = 2  # required-tags on the instance's two recorded state changes
-    buckets: int = 6  # access logs, responses, models, CloudTrail, Config, pipeline artifacts
     config_items_baseline: int = 30  # deploys, Lambda versions, compliance changes (each evaluated once)
     models_gb: float = 2.2  # TinyLlama-1.1B-Chat fp16 weights in the models bucket
     logs_bucket_gb: float = 0.1  # CloudTrail and Config deliveries
@@ -124,16 +125,21 @@ class Profile:
     packer_hours_per_bake: float = 0.5
     pipeline_action_minutes_per_bake: float = 45.0
 
+    def __getattr__(self, name: str):  # the structural numbers: profile.root_gib is structure.root_gib
+        structure = self.__dict__.get("structure")
+        if structure is not None and name in cost_inputs.Structure.__dataclass_fields__:
+            return vars(structure)[name]
+        raise AttributeError(name)
 
-PROFILES: dict[str, Profile] = {
-    "full": Profile(name="full", root_gib=100, root_iops=3000, root_mibps=250, amis_kept=5, redis="node",
-                    nat_gateways=1, nlb=True,
-                    interface_endpoints=("ssm", "ssmmessages", "ec2messages", "monitoring", "logs", "ec2"),
-                    gpu_public_ipv4=False, lambda_invokes_per_request=1, config_items_per_session=2),
-    "lean": Profile(name="lean", root_gib=30, root_iops=3000, root_mibps=125, amis_kept=5, redis="serverless",
-                    nat_gateways=0, nlb=False, interface_endpoints=(), gpu_public_ipv4=True,
-                    lambda_invokes_per_request=2, config_items_per_session=4),
-}
+
+def profile_from_templates(name: str, values: dict | None = None) -> Profile:
+    structure = cost_inputs.read(name, values)
+    lean = name == "lean"
+    return Profile(name=name, structure=structure, lambda_invokes_per_request=2 if structure.redis == "serverless"
+                   and lean else 1, config_items_per_session=4 if structure.gpu_public_ipv4 else 2)
+
+
+PROFILES: dict[str, Profile] = {name: profile_from_templates(name) for name in ("full", "lean")}
 DEFAULT_PROFILE = "lean"
 GPU_MODES = ("single", "scale")
 SCALE_ALARMS = 1  # scale.yaml BacklogAlarm
@@ -229,7 +235,8 @@ def estimate(profile: Profile | str, usage: Usage, region: str, table: PriceTabl
 
     snap = p("ebs.snapshot")
     lines.append(Line("AMI snapshots", pr.amis_kept * pr.ami_gib * snap,
-                      f"{pr.amis_kept} AMI versions kept × {pr.ami_gib:g} GiB × ${_n(snap)}/GB-mo"))
+                      f"{pr.amis_kept} AMI versions kept ({pr.source['amis_kept']}) × {pr.ami_gib:g} GiB × "
+                      f"${_n(snap)}/GB-mo"))
     dlm_gib = pr.ami_gib + (pr.dlm_days - 1) * pr.dlm_changed_gib_per_day
     lines.append(Line("DLM daily snapshots", dlm_gib * snap,
                       f"{pr.dlm_days}-day chain: {pr.ami_gib:g} GiB + {pr.dlm_days - 1} × "
@@ -269,7 +276,7 @@ def estimate(profile: Profile | str, usage: Usage, region: str, table: PriceTabl
     lines.append(Line("Public IPv4", ip_hours * ipv4,
                       f"{' + '.join(ip_what) or 'none'} × ${_n(ipv4)}/h"))
 
-    polls = hours / u.cost_poll_hours
+    polls = hours / pr.cost_poll_hours
     session_clock_hours = 1 + u.session_seconds / 3600  # clock hours a session touches, on average
     metrics_per_session = pr.metrics_per_session + (SCALE_METRICS_PER_SESSION if scale else 0)
     metric_hours = metrics_per_session * u.sessions * session_clock_hours + pr.always_metrics * polls
@@ -283,15 +290,19 @@ def estimate(profile: Profile | str, usage: Usage, region: str, table: PriceTabl
     std, comp = p("cloudwatch.alarm.standard"), p("cloudwatch.alarm.composite")
     standard_alarms = pr.standard_alarms + (SCALE_ALARMS if scale else 0)
     lines.append(Line("CloudWatch alarms", standard_alarms * std + pr.composite_alarms * comp,
-                      f"{standard_alarms} standard × ${_n(std)} + {pr.composite_alarms} composite × ${_n(comp)}"))
+                      f"{standard_alarms} standard × ${_n(std)} + {pr.composite_alarms} composite × ${_n(comp)} "
+                      f"({pr.source['alarms']})"))
 
     logs_gb = u.sessions * u.log_mb_per_session / 1024
     ingest = p("cloudwatch.logs.ingest")
-    lines.append(Line("CloudWatch Logs", logs_gb * ingest, f"{logs_gb * 1024:.1f} MB × ${_n(ingest)}/GB ingested"))
+    lines.append(Line("CloudWatch Logs", logs_gb * ingest,
+                      f"{logs_gb * 1024:.1f} MB × ${_n(ingest)}/GB ingested; kept {pr.log_retention_days} days "
+                      f"({pr.source['logs']}), storage < $0.01"))
 
     ce = p("cost_explorer.api_request")
     lines.append(Line("Cost Explorer", polls * ce,
-                      f"1 GetCostAndUsage every {u.cost_poll_hours:g} h = {polls:.1f} requests × ${_n(ce)}"))
+                      f"1 GetCostAndUsage every {pr.cost_poll_hours:g} h ({pr.source['cost_poll']}) = {polls:.1f} "
+                      f"requests × ${_n(ce)}"))
 
     items = u.sessions * pr.config_items_per_session + pr.config_items_baseline
     evaluations = (pr.config_periodic_rules * pr.buckets * days + u.sessions * pr.config_evaluations_per_session
@@ -322,13 +333,25 @@ def estimate(profile: Profile | str, usage: Usage, region: str, table: PriceTabl
     ddb = p("dynamodb.write_request")
     lines.append(Line("DynamoDB", ddb_writes / 1e6 * ddb, f"{ddb_writes} writes × ${_n(ddb)}/M (on demand)"))
 
-    cb, builder, pipe = p("codebuild.general1_small"), p("ec2.c6i.large"), p("codepipeline.v2.action_minute")
+    cb, pipe = p("codebuild.general1_small"), p("codepipeline.v2.action_minute")
+    builder = table.ec2_hourly_usd(pr.builder_instance_type, region)
+    bakes = {"push": u.pushes_per_month, "tag": u.releases_per_month, "manual": u.releases_per_month}[pr.bake_trigger]
+    trigger = {"push": f"a bake on every push, {u.pushes_per_month:g} pushes", "tag":
+               f"a bake per release tag, {u.releases_per_month:g} releases", "manual":
+               f"a bake per manual start, {u.releases_per_month:g}"}[pr.bake_trigger]
     bake = (pr.codebuild_minutes_per_bake * cb + pr.packer_hours_per_bake * builder
             + pr.pipeline_action_minutes_per_bake * pipe)
-    lines.append(Line("Image bake (CI/CD)", u.bakes_per_month * bake,
-                      f"{u.bakes_per_month:g}/month × ({pr.codebuild_minutes_per_bake:g} CodeBuild min × ${_n(cb)} + "
-                      f"{pr.packer_hours_per_bake:g} h c6i.large × ${_n(builder)} + "
-                      f"{pr.pipeline_action_minutes_per_bake:g} pipeline min × ${_n(pipe)})"))
+    lines.append(Line("Image bake (CI/CD)", bakes * bake,
+                      f"{trigger}/month ({pr.source['bake_trigger']}) × ({pr.codebuild_minutes_per_bake:g} CodeBuild "
+                      f"min × ${_n(cb)} + {pr.packer_hours_per_bake:g} h {pr.builder_instance_type} builder "
+                      f"({pr.source['builder']}) × ${_n(builder)} + {pr.pipeline_action_minutes_per_bake:g} pipeline "
+                      f"min × ${_n(pipe)})"))
+
+    dr_hours = pr.dr_tests_per_month * u.dr_test_seconds / 3600
+    lines.append(Line("DR test", dr_hours * gpu_price,
+                      f"{pr.dr_tests_per_month:g}/month ({pr.source['dr']}) × {u.dr_test_seconds:g} s "
+                      f"(boot from the restored image + self-test) = {dr_hours:.2f} h {pr.gpu_instance_type} × "
+                      f"${_n(gpu_price)}/h"))
 
     return Estimate(profile=pr, region=region, usage=u, usd_to_eur=usd_to_eur, prices_date=table.compiled,
                     lines=lines)

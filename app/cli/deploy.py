@@ -118,10 +118,11 @@ def _describe_change_set(cfn: Any, stack: str, change_set: str) -> dict:
     return first
 
 
-def deploy(args: argparse.Namespace, clients: Clients, *, ask: Callable[[str], str] = input,
+def deploy(args: argparse.Namespace, clients: Clients, *, ask: Callable[[str], str] | None = None,
            out: Callable[[str], None] = print, err: Callable[[str], None] = None,
            poll_seconds: float = 5.0) -> int:
     err = err or (lambda text: print(text, file=sys.stderr))
+    ask = ask or input
     region = clients.region
     if not region:
         raise UsageError("no AWS region: pass --region (or set AWS_REGION / a profile region)")
@@ -181,10 +182,17 @@ def deploy(args: argparse.Namespace, clients: Clients, *, ask: Callable[[str], s
             return 0
         err(f"{PROG}: the change set failed: {reason}")
         return 1
+    if not described["Changes"]:  # an update whose parameters differ only in form, not in any resource
+        cfn.delete_change_set(StackName=args.stack, ChangeSetName=created["Id"])
+        out(f"Stack {args.stack} is up to date: nothing to change.")
+        return 0
     for line in change_lines(described["Changes"]):
         out(line)
     if not args.yes:
-        answer = ask(f"Execute this change set on {args.stack} in {region}? [y/N] ").strip().lower()
+        try:
+            answer = ask(f"Execute this change set on {args.stack} in {region}? [y/N] ").strip().lower()
+        except EOFError:  # no terminal to answer from: never execute unasked
+            answer = ""
         if answer not in ("y", "yes"):
             cfn.delete_change_set(StackName=args.stack, ChangeSetName=created["Id"])
             if kind == "CREATE":
@@ -228,9 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     if any(arg in ("-h", "--help") for arg in argv):
         parser.print_help()
         return 0
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         args = parser.parse_args(argv)
         return deploy(args, Clients(args.region))
+    except (BotoCoreError, ClientError) as error:  # no credentials, no region, access denied, ...
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return 1
     except UsageError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         print(f"usage: {PROG} --stack NAME --profile lean|full [--region R] [--param KEY=VALUE ...] [--yes] "

@@ -4,9 +4,11 @@ canvas item is tagged (bar, axis, grid, ytick, xlabel, title, total, empty, read
 from __future__ import annotations
 
 import tkinter as tk
+from datetime import date
 from tkinter import ttk
 
 from app.models.cost_chart import ChartLayout, chart_layout
+from app.models.cost_forecast import Forecast, forecast
 
 WIDTH, HEIGHT = 520, 260
 BAR_COLOR, BAR_HOVER = "#1565c0", "#42a5f5"
@@ -21,6 +23,12 @@ class CostChartWindow:
         self.top.resizable(False, False)
         self.canvas = tk.Canvas(self.top, width=WIDTH, height=HEIGHT, background="white", highlightthickness=0)
         self.canvas.pack(padx=8, pady=(8, 4))
+        # the month-end forecast against the budget, and the GPU minutes left before the budget stop
+        self.forecast_label = ttk.Label(self.top, text="", anchor="w")
+        self.forecast_label.pack(fill="x", padx=12)
+        self.minutes_label = ttk.Label(self.top, text="", anchor="w")
+        self.minutes_label.pack(fill="x", padx=12, pady=(0, 4))
+        self.forecast: Forecast | None = None
         ttk.Button(self.top, text="Close", command=self.close).pack(pady=(0, 8))
         self.top.bind("<Escape>", lambda _event: self.close())
         self.layout: ChartLayout | None = None
@@ -44,6 +52,9 @@ class CostChartWindow:
     def show(self, data) -> None:
         self.layout = chart_layout(data, WIDTH, HEIGHT)
         self.draw(self.layout)
+        self.forecast = forecast(data, date.today())
+        self.forecast_label.configure(text=self.forecast.text() if self.forecast else "")
+        self.minutes_label.configure(text=self.forecast.minutes_text() if self.forecast else "")
 
     def draw(self, layout: ChartLayout) -> None:
         c = self.canvas

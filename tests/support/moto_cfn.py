@@ -6,6 +6,8 @@ Written against moto 5.2.5 (`pip show moto`); each piece says what it stands in 
 - `${Res.A.B}` in `!Sub`: moto passes only `A` to the resource; the whole `A.B` is what CloudFormation asks for.
 - `AWS::EC2::Instance` from a `LaunchTemplate`: moto reads ImageId/InstanceType/SubnetId from the instance's own
   properties only (KeyError 'ImageId'); the stand-in copies them from the launch template's version first.
+- `AWS::ElasticLoadBalancingV2::LoadBalancer`: moto drops `Type` (every one becomes an application LB, whose
+  listeners refuse TCP); the stand-in passes it on.
 - `!GetAtt Version.Version` on `AWS::Lambda::Version`: moto's model keeps the number but has no lookup.
 - executing a change set: moto applies it in one call with no resource events, keeps the outputs of the template
   the stack had before (a created stack: none), and answers HTTP 500 when a resource fails ("TODO: handle execution
@@ -73,12 +75,12 @@ class _Stub:
 
     @classmethod
     def create_from_cloudformation_json(cls, resource_name: str, cloudformation_json: dict, account_id: str,
-                                        region_name: str, **kwargs: Any) -> "_Stub":
+                                        region_name: str, **kwargs: Any) -> _Stub:
         return cls(resource_name, cloudformation_json.get("Properties") or {}, account_id, region_name)
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource: Any, new_resource_name: str,
-                                        cloudformation_json: dict, account_id: str, region_name: str) -> "_Stub":
+                                        cloudformation_json: dict, account_id: str, region_name: str) -> _Stub:
         return cls(new_resource_name, cloudformation_json.get("Properties") or {}, account_id, region_name)
 
     @classmethod
@@ -95,10 +97,12 @@ class ServerlessCache(_Stub, CloudFormationModel):
         return self.properties.get("ServerlessCacheName") or self.name.lower()[:40]
 
     def attributes(self) -> dict[str, Any]:
-        host = f"{self.physical_resource_id}-{_id(self.name, length=6)}.serverless.{self.region[:6]}.cache.amazonaws.com"
+        host = (f"{self.physical_resource_id}-{_id(self.name, length=6)}.serverless.{self.region[:6]}"
+                ".cache.amazonaws.com")
         return {"Endpoint.Address": host, "Endpoint.Port": "6379", "ReaderEndpoint.Address": host,
                 "ReaderEndpoint.Port": "6380",
-                "ARN": f"arn:aws:elasticache:{self.region}:{self.account_id}:serverlesscache:{self.physical_resource_id}"}
+                "ARN": f"arn:aws:elasticache:{self.region}:{self.account_id}:serverlesscache:"
+                       f"{self.physical_resource_id}"}
 
 
 class ReplicationGroup(_Stub, CloudFormationModel):
@@ -195,8 +199,8 @@ class CompositeAlarm(_Stub, CloudFormationModel):
         return {"Arn": f"arn:aws:cloudwatch:{self.region}:{self.account_id}:alarm:{self.physical_resource_id}"}
 
 
-MODELS = (ServerlessCache, ReplicationGroup, CacheSubnetGroup, HttpApi, ApiAuthorizer, UserPool, UserPoolDomain, UserPoolClient,
-          LambdaAlias, CompositeAlarm)
+MODELS = (ServerlessCache, ReplicationGroup, CacheSubnetGroup, HttpApi, ApiAuthorizer, UserPool, UserPoolDomain,
+          UserPoolClient, LambdaAlias, CompositeAlarm)
 
 
 def _stack_attribute(self: cfn_models.Stack, attribute_name: str) -> Any:
@@ -305,7 +309,8 @@ def _record_failure(backend: Any, change_set: Any, error: Exception) -> None:
         chain, reason = _failed[0]  # outermost first; the last is the resource that failed
         resources_map, cause, kind = chain[-1]
         _event(_stack_of(resources_map), cause, "", kind, "CREATE_FAILED", reason)
-        for (parent_map, child_logical, _kind), (child_map, _l, _k) in reversed(list(zip(chain, chain[1:]))):
+        pairs = list(zip(chain, chain[1:], strict=False))  # (a nested stack resource, what it was making)
+        for (parent_map, child_logical, _kind), (child_map, _l, _k) in reversed(pairs):
             child = _stack_of(child_map)
             child.status = "CREATE_FAILED"
             _event(child, child.name, child.stack_id, "AWS::CloudFormation::Stack", "CREATE_FAILED",
@@ -320,6 +325,16 @@ def _record_failure(backend: Any, change_set: Any, error: Exception) -> None:
     _event(root, root.name, root.stack_id, "AWS::CloudFormation::Stack", f"{rollback}_COMPLETE")
     root.status = f"{rollback}_COMPLETE"
     change_set.execution_status = "EXECUTE_FAILED"
+
+
+def _load_balancer_with_type(cls: Any, resource_name: str, cloudformation_json: dict, account_id: str,
+                             region_name: str, **kwargs: Any) -> Any:
+    from moto.elbv2.models import elbv2_backends
+
+    properties = cloudformation_json["Properties"]
+    return elbv2_backends[account_id][region_name].create_load_balancer(
+        resource_name, properties.get("SecurityGroups"), properties.get("Subnets"),
+        scheme=properties.get("Scheme", "internet-facing"), loadbalancer_type=properties.get("Type"))
 
 
 def install() -> None:
@@ -349,6 +364,9 @@ def install() -> None:
     parsing.parse_and_create_resource = _with_events(parsing.parse_and_create_resource)
     cfn_models.CloudFormationBackend.execute_change_set = _execute_with_rollback(
         cfn_models.CloudFormationBackend.execute_change_set)
+
+    from moto.elbv2.models import FakeLoadBalancer
+    FakeLoadBalancer.create_from_cloudformation_json = classmethod(_load_balancer_with_type)
 
     from moto.awslambda.models import LambdaVersion
     LambdaVersion.get_cfn_attribute = _lambda_version_attribute

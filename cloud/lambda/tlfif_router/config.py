@@ -24,6 +24,7 @@ class RouterConfig:
     boot_eta_seconds: int = names.BOOT_ETA_SECONDS
     minute_seconds: float = 60.0  # a keep-warm "minute"; the local cloud shortens it as it does the watcher's
     gpu_group: str | None = None  # GpuMode scale: the Auto Scaling group's name (gpu_instance_id is then unused)
+    monthly_budget_usd: float | None = None  # the AWS Budgets limit that stops the GPU; None: not reported
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RouterConfig:
@@ -51,7 +52,7 @@ class RouterConfig:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
             return value
 
-        def positive_float(name: str, default: float) -> float:
+        def positive_float(name: str, default: float | None) -> float | None:
             raw = get(name)
             if raw is None:
                 return default
@@ -81,4 +82,5 @@ class RouterConfig:
             boot_eta_seconds=positive_int(names.ENV_BOOT_ETA_SECONDS, names.BOOT_ETA_SECONDS),
             minute_seconds=positive_float(names.ENV_MINUTE_SECONDS, 60.0),
             gpu_group=gpu_group,
+            monthly_budget_usd=positive_float(names.ENV_MONTHLY_BUDGET_USD, None),
         )

@@ -2,12 +2,15 @@
 
     200 {"month_to_date_eur": 3.21 | null, "as_of": "2026-11-26T12:00:03Z" | null,
          "gpu_state": "stopped|pending|running|stopping", "gpu_hourly_eur": 0.5659 | null,
-         "session_eur": 0.0283 | null, "session_seconds": 180, "daily": [{"date": "2026-11-01", "eur": 0.12}, ...]}
+         "session_eur": 0.0283 | null, "session_seconds": 180, "daily": [{"date": "2026-11-01", "eur": 0.12}, ...],
+         "budget_eur": 17.2 | null}
 
 - month_to_date_eur, as_of, daily: the cost reporter's last figures (SSM names.SSM_COST_MONTH_TO_DATE, one
   GetParameter). null / [] before its first run, and when its figures belong to an earlier month.
 - gpu_hourly_eur: the instance type's on-demand price in this region from tlfif_common/prices.json × EUR per USD
   (TLFIF_USD_TO_EUR or the table's rate); null when the table has no price for the type or region.
+- budget_eur: the stack's AWS Budgets limit (TLFIF_MONTHLY_BUDGET_USD, the Budget's USD) × EUR per USD: what
+  the budget kill switch stops the GPU at. null when the router is not told it (the local cloud).
 - session_seconds, session_eur: while the instance is `running`, the time since the session started × the hourly
   price, so the label moves every poll although Cost Explorer lags a day. The session started at the newer of
   EC2's LaunchTime (moved by every start) and the router's own start mark in the queue (`gpu_started_at`; moto
@@ -36,7 +39,7 @@ def handle(req: Request, deps: Deps) -> dict:
     gpu = describe_gpu(deps.ec2, deps.config.gpu_instance_id)
     state, launch_ms = gpu.state, gpu.launch_time_ms
     now_ms = deps.now_ms()
-    hourly_eur = _hourly_eur(req, gpu.instance_type, deps.ec2.meta.region_name)
+    hourly_eur, rate = _hourly_eur(req, gpu.instance_type, deps.ec2.meta.region_name)
 
     session_seconds, session_eur = 0, 0.0
     if state == "running":
@@ -62,21 +65,28 @@ def handle(req: Request, deps: Deps) -> dict:
         "session_eur": session_eur,
         "session_seconds": int(session_seconds),
         "daily": month.get("daily", []),
+        "budget_eur": None if deps.config.monthly_budget_usd is None or rate is None
+        else round(deps.config.monthly_budget_usd * rate, 2),
     })
 
 
-def _hourly_eur(req: Request, instance_type: str | None, region: str) -> float | None:
+def _hourly_eur(req: Request, instance_type: str | None, region: str) -> tuple[float | None, float | None]:
+    """(the GPU's EUR per hour, EUR per USD); None where the table or the setting fails."""
     from tlfif_common import prices
 
     try:
         table = prices.load()
-        usd = table.ec2_hourly_usd(instance_type or "", region)
         rate = prices.usd_to_eur(table=table)
+    except (LookupError, ValueError) as err:
+        log(logger, logging.WARNING, "no EUR rate; /cost answers without prices", **req.log_fields(), error=str(err))
+        return None, None
+    try:
+        usd = table.ec2_hourly_usd(instance_type or "", region)
     except (LookupError, ValueError) as err:
         log(logger, logging.WARNING, "no GPU price; /cost answers without it", **req.log_fields(),
             instance_type=instance_type, region=region, error=str(err))
-        return None
-    return round(usd * rate, 4)
+        return None, rate
+    return round(usd * rate, 4), rate
 
 
 def _month_to_date(req: Request, deps: Deps, now_ms: int) -> dict[str, Any]:
