@@ -67,6 +67,7 @@ def test_queue_function_performs_every_operation_on_redis(queue_env, redis_clien
     _call({"op": "want_start"})
     _call({"op": "clear_start_wanted"})
     assert _call({"op": "take_start_wanted"})["result"] is False
+    assert _call({"op": "mark_user_stop"})["ok"] and int(redis_client.get(keys.USER_STOP)) > 0
     assert _call(json.dumps({"op": "depth"}))["result"] == 1  # a payload may also arrive as a JSON string
 
 

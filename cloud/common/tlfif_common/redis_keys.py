@@ -20,6 +20,8 @@ inside a transaction.
     {tlfif}:gpu:started_at          epoch ms of the router's last StartInstances: a ready mark older than this is
                                     stale (the ready mark itself is the SSM parameter names.ssm_ready_param)
     {tlfif}:gpu:start_wanted        a job arrived while the GPU was stopping; the next /ping or /infer starts it
+    {tlfif}:gpu:user_stop           epoch ms of the user's last POST /stop: jobs sent until then end "GPU stopped"
+                                    (the watcher, as it stops or at its next start); TTL 300 s, a job's lifetime
     {tlfif}:rl:{user}:{second}      the per-user rate limiter's counter for one second; TTL 2 s
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ CLAIMED, ATTEMPTS = f"{NS}:claimed", f"{NS}:attempts"
 # Marks the router leaves for the watcher, and for its own next request.
 KEEP_WARM = f"{NS}:keepwarm"
 GPU_STARTED_AT, START_WANTED = f"{NS}:gpu:started_at", f"{NS}:gpu:start_wanted"
+USER_STOP = f"{NS}:gpu:user_stop"
 RATE_LIMIT_PATTERN = f"{NS}:rl:*"  # every rate limiter key (tests, operators' redis-cli --scan)
 
 

@@ -8,6 +8,7 @@ The router, running outside the VPC, invokes it synchronously (`LambdaQueuePort`
     {"op": "allow", "user": str, "limit": int (optional)}
     {"op": "mark_gpu_started", "now_ms": int}
     {"op": "gpu_started_at"} | {"op": "want_start"} | {"op": "take_start_wanted"} | {"op": "clear_start_wanted"}
+    {"op": "mark_user_stop"}
     {"op": "cancel", "job_id": uuid, "user": str}
     {"op": "set_keep_warm", "until_ms": int} | {"op": "clear_keep_warm"}
 
@@ -152,6 +153,7 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], Calla
     "want_start": ((), lambda event: lambda port: port.want_start()),
     "take_start_wanted": ((), lambda event: lambda port: port.take_start_wanted()),
     "clear_start_wanted": ((), lambda event: lambda port: port.clear_start_wanted()),
+    "mark_user_stop": ((), lambda event: lambda port: port.mark_user_stop()),
     "cancel": (("job_id", "user"), _cancel),
     "set_keep_warm": (("until_ms",), _keep_warm),
     "clear_keep_warm": ((), lambda event: lambda port: port.clear_keep_warm()),

@@ -50,6 +50,9 @@ class QueuePort(Protocol):
 
     def clear_start_wanted(self) -> None: ...
 
+    def mark_user_stop(self) -> None:
+        """The user stopped the GPU now: the jobs sent until now end "GPU stopped" (the watcher ends them)."""
+
     def cancel(self, job_id: str, user: str) -> str:
         """Ask the watcher to stop `job_id` for its owner `user`. Returns one of CANCEL_OUTCOMES."""
 
@@ -121,6 +124,9 @@ class RedisQueuePort:
 
     def clear_start_wanted(self) -> None:
         self._guard(self._queue.clear_start_wanted)
+
+    def mark_user_stop(self) -> None:
+        self._guard(lambda: self._queue.mark_user_stop(int(self.clock() * 1000)))
 
     def cancel(self, job_id: str, user: str) -> str:
         def cancel() -> str:
@@ -216,6 +222,9 @@ class LambdaQueuePort:
 
     def clear_start_wanted(self) -> None:
         self._call("clear_start_wanted")
+
+    def mark_user_stop(self) -> None:
+        self._call("mark_user_stop")
 
     def cancel(self, job_id: str, user: str) -> str:
         outcome = self._call("cancel", job_id=job_id, user=user)
