@@ -197,7 +197,7 @@ class _BuggyQueue:
     def allow(self, user, limit=None):
         return True, 0
 
-    def enqueue(self, job):
+    def enqueue(self, job, idempotency_key=None):
         raise KeyError("reply_s3")
 
 

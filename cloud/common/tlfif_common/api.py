@@ -31,6 +31,9 @@ COST = "GET /cost"
 CANCEL = "POST /cancel/{id}"
 KEEP_WARM = "POST /keepwarm"
 ROUTE_KEYS = (INFER, STOP, PING, COST, CANCEL, KEEP_WARM)
+# POST /infer's optional request header: a client's retry of one prompt carries the same key and is answered with
+# the job the first try queued (for the job's lifetime), so a retry never queues the prompt twice.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 # --- answer statuses -------------------------------------------------------------------------------------------
 INFER_QUEUED = "queued"        # the GPU is pending or running: the job waits for the watcher

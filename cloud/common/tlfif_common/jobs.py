@@ -11,6 +11,7 @@ it applies are the constants below, which the app's settings and widgets read to
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -37,6 +38,18 @@ class RequestError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field = field
+
+
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{8,128}")
+
+
+def validate_idempotency_key(value: str | None) -> str | None:
+    """The Idempotency-Key header of /infer (absent: None): 8 to 128 letters, digits, "-" or "_" (a UUID fits)."""
+    if value is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(value):
+        raise RequestError("Idempotency-Key", "the Idempotency-Key header must be 8 to 128 letters, digits, - or _")
+    return value
 
 
 def result_object_key(job_id: str) -> str:

@@ -15,6 +15,7 @@ inside a transaction.
     {tlfif}:attempts                hash id -> number of claims
     {tlfif}:final:{id}              set once, by the one worker allowed to write the job's final result; TTL 1 h
     {tlfif}:owner:{id}              who sent the job (router); outlives the job key so /cancel checks ownership first
+    {tlfif}:idem:{user}:{key}       the id of the job a user's POST /infer with Idempotency-Key `key` queued; TTL 300 s
     {tlfif}:cancel:{id}             the job's owner asked to stop it (POST /cancel/{id}); TTL 300 s
     {tlfif}:keepwarm                keep-warm is on until this epoch ms (POST /keepwarm); expires 60 s after it
     {tlfif}:gpu:started_at          epoch ms of the router's last StartInstances: a ready mark older than this is
@@ -52,6 +53,10 @@ def final(job_id: str) -> str:
 
 def owner(job_id: str) -> str:
     return f"{NS}:owner:{job_id}"
+
+
+def idempotency(user: str, key: str) -> str:
+    return f"{NS}:idem:{user}:{key}"
 
 
 def cancel(job_id: str) -> str:
