@@ -6,6 +6,7 @@
         proxy.hold("POST", "/infer", 0.5)                  # every /infer waits 0.5 s before it is forwarded
         proxy.drop("GET", "/ping")                         # the next /ping: the connection closes without an answer
         proxy.lose_answer("POST", "/infer")                # the next /infer is forwarded, its answer never delivered
+        proxy.answer_json("POST", "/token", {...})         # the next /token is answered with this body (200)
         proxy.answer_as("GET", "/bucket/*", 404, 403)      # an upstream 404 reaches the client as 403
         proxy.calls_to("POST", "/infer")                   # every exchange seen: time, auth, body, status, answer
 
@@ -81,6 +82,10 @@ class FaultProxy:
 
     def drop(self, method: str, path: str, times: int = 1) -> None:
         self.fail(method, path, *([DROP] * times))
+
+    def answer_json(self, method: str, path: str, body: dict, status: int = 200) -> None:
+        with self._lock:
+            self._faults.append((method, path, status, body))
 
     def lose_answer(self, method: str, path: str, times: int = 1) -> None:
         self.fail(method, path, *([LOSE] * times))
@@ -169,7 +174,8 @@ class FaultProxy:
                     self.close_connection = True
                     return
                 if fault is not None and fault[0] != LOSE:
-                    call.status, call.answer = fault[0], {"error": fault[1]}
+                    call.status = fault[0]
+                    call.answer = fault[1] if isinstance(fault[1], dict) else {"error": fault[1]}
                     self._answer(call.status, json.dumps(call.answer).encode(), [("Content-Type", "application/json")])
                     return
                 hold = proxy._hold_for(self.command, path)
