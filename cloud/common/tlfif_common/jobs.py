@@ -70,6 +70,24 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+ADAPTER_PREFIX = "adapters"  # the one folder of the models bucket an adapter_uri may name
+_ADAPTER_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def normalise_adapter_uri(uri: str, models_bucket: str | None) -> str:
+    """`s3://<models bucket>/adapters/<name>[/...]` in one spelling (no empty, "." or ".." segment, no trailing
+    "/"): the same adapter is one cache entry. ValueError saying what is wrong otherwise."""
+    bucket, key = parse_s3_uri(uri)
+    if not models_bucket or bucket != models_bucket:
+        raise ValueError("adapter_uri must point inside the models bucket")
+    segments = [segment for segment in key.split("/") if segment]
+    if len(segments) < 2 or segments[0] != ADAPTER_PREFIX:
+        raise ValueError(f"adapter_uri must name a folder under {ADAPTER_PREFIX}/ of the models bucket")
+    if not all(_ADAPTER_SEGMENT.fullmatch(segment) for segment in segments):
+        raise ValueError("adapter_uri folder names are letters, digits, '.', '_' or '-' (not '.' or '..')")
+    return f"s3://{bucket}/{'/'.join(segments)}"
+
+
 def is_job_id(value: str) -> bool:
     try:
         return str(uuid.UUID(value)) == value
@@ -135,12 +153,13 @@ def _check_adapter(uri: Any, models_bucket: str | None) -> str:
     if not isinstance(uri, str):
         raise RequestError("adapter_uri", "adapter_uri must be an s3:// URI string")
     try:
-        bucket, key = parse_s3_uri(uri)
+        parse_s3_uri(uri)
     except ValueError:
         raise RequestError("adapter_uri", "adapter_uri must be an s3://<models bucket>/<key> URI") from None
-    if not models_bucket or bucket != models_bucket or ".." in key.split("/"):
-        raise RequestError("adapter_uri", "adapter_uri must point inside the models bucket")
-    return uri
+    try:
+        return normalise_adapter_uri(uri, models_bucket)
+    except ValueError as err:
+        raise RequestError("adapter_uri", str(err)) from None
 
 
 def validate_infer_request(body: Any, *, models_bucket: str | None) -> dict:
