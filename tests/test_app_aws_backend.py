@@ -209,6 +209,22 @@ def test_an_error_result_is_shown_with_its_code(api):
     assert str(err.value) == "[aws] the model failed: vLLM crashed (engine_error)"
 
 
+def test_stop_gpu_mid_answer_ends_it_stopped_with_the_text_so_far(api):
+    api.ready_gpu()
+    client, session = make_client(api)
+
+    class StopGpuOnceItGrows(Events):
+        def progress(self, text, tokens):
+            super().progress(text, tokens)
+            if len(self.of("progress")) == 2:
+                threading.Thread(target=session.stop_gpu, daemon=True).start()
+
+    reply, events = run(client, LONG, events=StopGpuOnceItGrows())
+    assert reply.stopped and reply.text and api.reply(LONG).startswith(reply.text)
+    assert len(reply.text) < len(api.reply(LONG))
+    assert api.calls_to("POST", "/cancel/*") == [], "the watcher ended it: the client was not asked to cancel"
+
+
 def test_stop_while_the_gpu_boots_cancels_the_job_and_ends_at_once(api):
     api.stop_gpu()
     client, _ = make_client(api, timings=Timings(result_poll_start_s=0.05, result_poll_cap_s=0.2))
