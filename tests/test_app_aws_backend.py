@@ -194,6 +194,18 @@ def test_401_reauthenticates_once_with_the_refresh_token(api):
     assert first.status == 401 and retried.status == 202 and retried.auth != first.auth
 
 
+def test_a_token_that_expired_mid_session_with_a_refused_refresh_signs_in_again_and_sends_the_prompt(api):
+    client, _ = make_client(api)
+    run(client)
+    api.fail("POST", "/infer", 401)  # the session's token is no longer accepted...
+    api.refuse_refresh()             # ...and neither is its refresh token
+    reply, _ = run(client, "still here?")
+    assert reply.text == api.reply("still here?")
+    assert len(api.grants("authorization_code")) == 2
+    refused, sent = api.calls_to("POST", "/infer")[-2:]
+    assert refused.status == 401 and sent.status == 202 and sent.body == {"prompt": "still here?", "idle": 5}
+
+
 def test_an_error_result_is_shown_with_its_code(api):
     """An error result where the watcher writes it (the job waits for the GPU to boot meanwhile)."""
     api.stop_gpu()
