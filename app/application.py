@@ -25,10 +25,10 @@ from app.controllers.pump import Pump
 from app.controllers.settings_controller import SettingsController, SettingsStore
 from app.models.exchange import PENDING, ExchangeLedger
 from app.models.gpu import GpuModel
-from app.models.settings import Settings
+from app.models.settings import AwsSettings, Settings
 from app.services import config_file
 from app.services.auth import LoginAgent, TokenProvider
-from app.services.endpoints import AwsEndpoint, EndpointSource, FixedEndpoint
+from app.services.endpoints import AwsEndpoint, EndpointSource, FixedEndpoint, InsecureEndpoint, PendingEndpoint
 from app.services.local_cloud import EmbeddedCloud
 from app.services.tlfif_session import TlfifSession
 from app.timings import Timings
@@ -52,7 +52,7 @@ class Application:
         self.store = SettingsStore(settings, settings_path)
         if endpoints is None:
             if settings.aws.configured:
-                endpoints = FixedEndpoint(AwsEndpoint.from_settings(settings.aws))
+                endpoints = _configured_endpoint(settings.aws)
             else:
                 kwargs = {"starter": cloud_starter} if cloud_starter else {}
                 endpoints = EmbeddedCloud(notify=self.outbox.post, **kwargs)
@@ -133,6 +133,18 @@ class Application:
 
 
 CLOSE_CANCEL_WAIT_S = 1.0
+
+
+def _configured_endpoint(aws: AwsSettings) -> EndpointSource:
+    """The deployed stack from the settings; one whose URLs would travel in clear text is refused (every call then
+    says why) rather than used."""
+    try:
+        return FixedEndpoint(AwsEndpoint.from_settings(aws))
+    except InsecureEndpoint as err:
+        log.error("[aws] %s", err)
+        refused = PendingEndpoint()
+        refused.fail(str(err))
+        return refused
 
 
 def _cancel_all(pending) -> None:

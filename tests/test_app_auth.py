@@ -92,3 +92,42 @@ def test_invalidate_after_a_401_forces_a_new_token(api):
     first = tokens.get()
     tokens.invalidate(first)
     assert tokens.get() != first and len(api.grants("refresh_token")) == 1
+
+
+def _answer_token_with(api, id_token: str) -> None:
+    """The issuer's next token answer carries `id_token` (minted by the real issuer, claims of the test's choice)."""
+    api.issuer.answer_json("POST", urlsplit(api.info["token_url"]).path,
+                           {"id_token": id_token, "access_token": "a", "token_type": "Bearer", "expires_in": 3600})
+
+
+@pytest.mark.parametrize("claims, expires_in, refused", [
+    ({"aud": "another-client"}, 3600, "aud"),
+    ({"iss": "http://127.0.0.1:9/not-this-issuer"}, 3600, "issuer"),
+    ({}, -600, "exp"),
+    ({"nonce": "a-nonce-of-another-sign-in"}, 3600, "nonce"),
+    ({}, 3600, "nonce"),  # a valid token of the issuer, but not the answer to this sign-in
+], ids=["wrong-aud", "wrong-iss", "expired", "wrong-nonce", "no-nonce"])
+def test_a_token_of_another_client_issuer_or_sign_in_or_expired_is_refused(api, app_cloud, claims, expires_in,
+                                                                           refused):
+    _answer_token_with(api, app_cloud.token("local-user", expires_in=expires_in, claims=claims))
+    tokens = TokenProvider(api.endpoints())
+    with pytest.raises(AuthError, match=refused):
+        tokens.get(interactive=False)
+    assert not tokens.signed_in
+
+
+def test_the_sign_in_sends_a_nonce_and_the_token_carries_it(api):
+    first, second = TokenProvider(api.endpoints()), TokenProvider(api.endpoints())
+    nonces = [token_claims(tokens.get(interactive=False)).get("nonce") for tokens in (first, second)]
+    assert all(nonces) and nonces[0] != nonces[1], "the issuer puts in the token the nonce each sign-in sent"
+
+
+def test_a_refreshed_token_of_another_client_is_refused_and_the_user_signs_in_again(api, app_cloud):
+    now = [1_000_000.0]
+    tokens = TokenProvider(api.endpoints(), clock=lambda: now[0])
+    first = tokens.get()
+    _answer_token_with(api, app_cloud.token("local-user", claims={"aud": "another-client"}))
+    now[0] += 3600
+    second = tokens.get()
+    assert second != first and token_claims(second)["aud"] == api.info["client_id"]
+    assert len(api.grants("authorization_code")) == 2

@@ -104,6 +104,40 @@ def test_retry_gaps_measured_at_the_server_are_at_least_the_delays(api):
         assert gap >= delay * 0.95, (gaps, FAST.retry_delays)
 
 
+def test_no_answer_to_infer_is_retried_and_the_lost_answer_does_not_queue_the_prompt_twice(api):
+    api.ready_gpu()
+    api.drop("POST", "/infer")          # the connection closes before the router saw it
+    api.lose_answer("POST", "/infer")   # the router queued the job; its answer never arrives
+    client, _ = make_client(api)
+    reply, events = run(client, "only once please")
+    assert reply.text == api.reply("only once please")
+    dropped, lost, retried = api.calls_to("POST", "/infer")
+    assert dropped.status == lost.status == 0 and retried.status == 202
+    assert retried.answer["id"] == lost.answer["id"], "the retry must be answered with the job the lost try queued"
+    assert [e[1] for e in events.of("retrying")] == [f"[aws] no answer; retrying in {d:g} s"
+                                                     for d in FAST.retry_delays[:2]]
+    assert len(api.results.calls_to("GET", "/*")) >= 1 and api.gpu_state() == "ready"
+
+
+def test_a_reset_or_5xx_on_the_result_url_does_not_end_the_answer(api):
+    api.ready_gpu()
+    api.results.drop("GET", "/*")
+    api.results.fail("GET", "/*", 500, 503)
+    api.results.drop("GET", "/*")
+    client, _ = make_client(api)
+    reply, _ = run(client, LONG)
+    assert reply.text == api.reply(LONG) and not reply.stopped
+    assert [c.status for c in api.results.calls_to("GET", "/*")][:4] == [0, 500, 503, 0]
+
+
+def test_stop_gpu_is_tried_again_when_the_connection_drops(api):
+    api.ready_gpu()
+    api.drop("POST", "/stop")
+    _, session = make_client(api)
+    assert session.stop_gpu()["status"] == "stopping"
+    assert [c.status for c in api.calls_to("POST", "/stop")] == [0, 200]
+
+
 def test_after_the_retries_the_cold_start_message_and_more_tries_while_ping_says_starting(api):
     api.boot_gpu()  # another user's job started it: /ping says it is starting
     api.fail("POST", "/infer", *[502] * 6)
@@ -160,6 +194,18 @@ def test_401_reauthenticates_once_with_the_refresh_token(api):
     assert first.status == 401 and retried.status == 202 and retried.auth != first.auth
 
 
+def test_a_token_that_expired_mid_session_with_a_refused_refresh_signs_in_again_and_sends_the_prompt(api):
+    client, _ = make_client(api)
+    run(client)
+    api.fail("POST", "/infer", 401)  # the session's token is no longer accepted...
+    api.refuse_refresh()             # ...and neither is its refresh token
+    reply, _ = run(client, "still here?")
+    assert reply.text == api.reply("still here?")
+    assert len(api.grants("authorization_code")) == 2
+    refused, sent = api.calls_to("POST", "/infer")[-2:]
+    assert refused.status == 401 and sent.status == 202 and sent.body == {"prompt": "still here?", "idle": 5}
+
+
 def test_an_error_result_is_shown_with_its_code(api):
     """An error result where the watcher writes it (the job waits for the GPU to boot meanwhile)."""
     api.stop_gpu()
@@ -173,6 +219,22 @@ def test_an_error_result_is_shown_with_its_code(api):
     with pytest.raises(BackendError) as err:
         run(client, events=EngineFails())
     assert str(err.value) == "[aws] the model failed: vLLM crashed (engine_error)"
+
+
+def test_stop_gpu_mid_answer_ends_it_stopped_with_the_text_so_far(api):
+    api.ready_gpu()
+    client, session = make_client(api)
+
+    class StopGpuOnceItGrows(Events):
+        def progress(self, text, tokens):
+            super().progress(text, tokens)
+            if len(self.of("progress")) == 2:
+                threading.Thread(target=session.stop_gpu, daemon=True).start()
+
+    reply, events = run(client, LONG, events=StopGpuOnceItGrows())
+    assert reply.stopped and reply.text and api.reply(LONG).startswith(reply.text)
+    assert len(reply.text) < len(api.reply(LONG))
+    assert api.calls_to("POST", "/cancel/*") == [], "the watcher ended it: the client was not asked to cancel"
 
 
 def test_stop_while_the_gpu_boots_cancels_the_job_and_ends_at_once(api):

@@ -28,7 +28,7 @@ def test_optional_fields_pass_through():
     body = {"prompt": "hi", "idle": 1, "messages": [{"role": "user", "content": "a"},
                                                     {"role": "assistant", "content": "b"}],
             "params": {"temperature": 0.2, "max_tokens": 64, "system": "be brief"},
-            "adapter_uri": f"s3://{MODELS}/loras/me.safetensors"}
+            "adapter_uri": f"s3://{MODELS}/adapters/me"}
     assert check(body) == body
 
 
@@ -55,6 +55,11 @@ def test_optional_fields_pass_through():
     ({"prompt": "hi", "idle": 5, "adapter_uri": "https://x/y"}, "adapter_uri"),
     ({"prompt": "hi", "idle": 5, "adapter_uri": "s3://other-bucket/lora"}, "adapter_uri"),
     ({"prompt": "hi", "idle": 5, "adapter_uri": f"s3://{MODELS}/../x"}, "adapter_uri"),
+    ({"prompt": "hi", "idle": 5, "adapter_uri": f"s3://{MODELS}/loras/me"}, "adapter_uri"),
+    ({"prompt": "hi", "idle": 5, "adapter_uri": f"s3://{MODELS}/adapters/"}, "adapter_uri"),
+    ({"prompt": "hi", "idle": 5, "adapter_uri": f"s3://{MODELS}/adapters/../base-model"}, "adapter_uri"),
+    ({"prompt": "hi", "idle": 5, "adapter_uri": f"s3://{MODELS}/adapters/./me"}, "adapter_uri"),
+    ({"prompt": "hi", "idle": 5, "adapter_uri": f"s3://{MODELS}/adapters/m\u00e9"}, "adapter_uri"),
 ])
 def test_bad_requests_name_the_field(body, field):
     err = refused(body)
@@ -125,3 +130,9 @@ def test_temperature_range_is_the_one_the_request_check_applies():
     assert check({"prompt": "hi", "idle": 1, "params": {"temperature": TEMPERATURE_MAX}})
     assert refused({"prompt": "hi", "idle": 1, "params": {"temperature": TEMPERATURE_MAX + 0.01}}).field == \
         "params.temperature"
+
+
+@pytest.mark.parametrize("spelling", ["adapters/me", "adapters/me/", "adapters//me", "/adapters/me//"])
+def test_every_spelling_of_an_adapter_is_one_uri(spelling):
+    clean = check({"prompt": "hi", "idle": 1, "adapter_uri": f"s3://{MODELS}/{spelling}"})
+    assert clean["adapter_uri"] == f"s3://{MODELS}/adapters/me"

@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from tlfif_common import names
-from tlfif_common.jobs import Job
+from tlfif_common import api, names
+from tlfif_common.jobs import JOB_TTL_SECONDS, Job
 from tlfif_common.workqueue import WorkQueue
 from tlfif_common import redis_keys as keys
 from tlfif_local.redis_server import RedisServer
@@ -240,3 +240,29 @@ def test_unreachable_cloudwatch_is_logged_and_never_changes_the_answer(cloud, mo
     assert [line["message"] for line in lines] == ["could not send metrics", "AWS call failed"]
     assert lines[0]["aws_call"] == "cloudwatch:PutMetricData" and lines[0]["aws_code"] == "EndpointConnectionError"
     assert lines[1]["aws_call"] == "ec2:DescribeInstances"
+
+
+def _with_key(event: dict, key: str) -> dict:
+    event["headers"][api.IDEMPOTENCY_HEADER.lower()] = key
+    return event
+
+
+def test_a_repeated_idempotency_key_answers_the_job_it_queued_and_queues_nothing(cloud, redis_client):
+    cloud.set_state("running")
+    first = invoke(_with_key(load_event("infer", body=GOOD), "retry-of-prompt-1"))
+    again = invoke(_with_key(load_event("infer", body=GOOD), "retry-of-prompt-1"))
+    other = invoke(_with_key(load_event("infer", body=GOOD, claims={"sub": "someone-else"}), "retry-of-prompt-1"))
+    fresh = invoke(_with_key(load_event("infer", body=GOOD), "retry-of-prompt-2"))
+    assert [a.status for a in (first, again, other, fresh)] == [202] * 4
+    assert again.body["id"] == first.body["id"] and again.body["result_url"]
+    assert len({first.body["id"], other.body["id"], fresh.body["id"]}) == 3  # a key is its user's own
+    assert redis_client.llen(keys.PENDING) == 3
+    assert 0 < redis_client.ttl(keys.idempotency(SUB, "retry-of-prompt-1")) <= JOB_TTL_SECONDS
+
+
+@pytest.mark.parametrize("key", ["short", "x" * 129, "has space in it", "semi;colon;key"])
+def test_a_malformed_idempotency_key_is_a_400_naming_the_header(cloud, redis_client, key):
+    cloud.set_state("running")
+    answer = invoke(_with_key(load_event("infer", body=GOOD), key))
+    assert answer.status == 400 and answer.body["field"] == api.IDEMPOTENCY_HEADER, answer.body
+    assert redis_client.llen(keys.PENDING) == 0

@@ -52,7 +52,7 @@ def _job(**overrides) -> Job:
 def test_queue_function_performs_every_operation_on_redis(queue_env, redis_client):
     job = _job()
     payload = {"op": "enqueue", "job": job.to_dict()}
-    assert _call(payload) == {"ok": True, "result": None}
+    assert _call(payload) == {"ok": True, "result": job.id}
     assert WorkQueue(redis_client).load_job(job.id) == job
     assert _call({"op": "depth"}) == {"ok": True, "result": 1}
     assert [_call({"op": "allow", "user": "u-1", "limit": 2})["result"] for _ in range(2)] == [[True, 0]] * 2
@@ -69,6 +69,7 @@ def test_queue_function_performs_every_operation_on_redis(queue_env, redis_clien
     _call({"op": "want_start"})
     _call({"op": "clear_start_wanted"})
     assert _call({"op": "take_start_wanted"})["result"] is False
+    assert _call({"op": "mark_user_stop"})["ok"] and int(redis_client.get(keys.USER_STOP)) > 0
     assert _call(json.dumps({"op": "depth"}))["result"] == 1  # a payload may also arrive as a JSON string
 
 
@@ -102,7 +103,7 @@ def test_queue_function_refuses_bad_payloads(queue_env, redis_client, payload, m
 def test_queue_function_stores_the_routers_job_as_given(queue_env, redis_client):
     """The router validated the request; the queue function checks the job's shape only, and stores it once."""
     job = _job(params={"temperature": 0.5, "max_tokens": 12}, messages=[{"role": "user", "content": "x"}])
-    assert _call({"op": "enqueue", "job": job.to_dict()}) == {"ok": True, "result": None}
+    assert _call({"op": "enqueue", "job": job.to_dict()}) == {"ok": True, "result": job.id}
     assert json.loads(redis_client.get(keys.job(job.id))) == json.loads(job.to_json())
     assert redis_client.lrange(keys.PENDING, 0, -1) == [job.id.encode()]
 
@@ -124,7 +125,8 @@ def test_lambda_port_round_trips_through_invoke(queue_env, redis_client):
     port = LambdaQueuePort(client, FUNCTION)
     direct = RedisQueuePort(redis_client)
     job = _job(messages=[{"role": "user", "content": "earlier"}], adapter_uri="s3://m/a")
-    port.enqueue(job)
+    assert port.enqueue(job, "key-of-one-prompt") == job.id
+    assert port.enqueue(_job(), "key-of-one-prompt") == job.id  # a retry: the job the key queued, nothing new
     assert direct.depth() == port.depth() == 1
     assert WorkQueue(redis_client).load_job(job.id) == job
     assert [port.allow("u-2", 1)[0], port.allow("u-2", 1)[0]] == [True, False]
@@ -138,7 +140,7 @@ def test_lambda_port_round_trips_through_invoke(queue_env, redis_client):
     port.clear_start_wanted()
     assert direct.take_start_wanted() is False
     ops = [payload["op"] for name, payload in client.invocations]
-    assert ops[:3] == ["enqueue", "depth", "allow"] and {name for name, _ in client.invocations} == {FUNCTION}
+    assert ops[:4] == ["enqueue", "enqueue", "depth", "allow"] and {name for name, _ in client.invocations} == {FUNCTION}
 
 
 def test_lambda_port_failures_are_queue_unavailable_or_a_bug(queue_env):

@@ -112,7 +112,9 @@ MULTIBYTE_TOO_LONG = "é" * (MAX_PROMPT_BYTES // 2 + 1)  # fewer characters than
     ({"prompt": "hi", "idle": 5, "adapter_uri": f"s3://{names.LOCAL_RESPONSES_BUCKET}/a"}, "adapter_uri",
      "inside the models bucket"),
     ({"prompt": "hi", "idle": 5, "adapter_uri": f"s3://{names.LOCAL_MODELS_BUCKET}/../x"}, "adapter_uri",
-     "inside the models bucket"),
+     "under adapters/"),
+    ({"prompt": "hi", "idle": 5, "adapter_uri": f"s3://{names.LOCAL_MODELS_BUCKET}/adapters/../base"}, "adapter_uri",
+     "not '.' or '..'"),
     ({"prompt": "hi", "idle": 5, "adapter_uri": "https://example.com/lora"}, "adapter_uri", "s3://"),
     ({"prompt": "hi", "idle": 5, "adapter_uri": 7}, "adapter_uri", "s3://"),
     (["hello", 5], "body", "JSON object"),
@@ -197,7 +199,7 @@ class _BuggyQueue:
     def allow(self, user, limit=None):
         return True, 0
 
-    def enqueue(self, job):
+    def enqueue(self, job, idempotency_key=None):
         raise KeyError("reply_s3")
 
 

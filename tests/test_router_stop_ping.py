@@ -1,12 +1,14 @@
 """Router POST /stop and every GET /ping state, against moto EC2/SSM and the real redis-server."""
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
 
 from tlfif_common import names
 from tlfif_common import redis_keys as keys
+from tlfif_common.jobs import JOB_TTL_SECONDS
 
 from support.router_cloud import aws_cloud_fixture, cloud_fixture, invoke, load_event  # noqa: F401
 
@@ -108,3 +110,11 @@ def test_full_cycle_stop_start_ready(cloud):
 
     cloud.set_ready(str(int(time.time() * 1000) + 1))
     assert invoke(load_event("ping")).body["gpu"] == "ready"
+
+
+def test_stop_marks_when_the_user_stopped_the_gpu_so_the_watcher_ends_older_jobs(cloud, redis_client):
+    before = int(time.time() * 1000)
+    assert invoke(load_event("stop")).status == 200
+    stopped_at = int(redis_client.get(keys.USER_STOP))
+    assert before <= stopped_at <= int(time.time() * 1000)
+    assert 0 < redis_client.ttl(keys.USER_STOP) <= JOB_TTL_SECONDS

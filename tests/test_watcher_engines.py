@@ -169,6 +169,30 @@ def test_lora_missing_in_the_bucket_is_an_adapter_error(adapter_bucket, tmp_path
 
 def test_adapter_outside_the_models_bucket_is_refused(adapter_bucket, tmp_path):
     fetcher = AdapterFetcher(adapter_bucket, str(tmp_path), allowed_bucket="another-bucket")
-    with pytest.raises(AdapterError, match="outside the models bucket"):
+    with pytest.raises(AdapterError, match="inside the models bucket"):
         fetcher.fetch(f"s3://{MODELS_BUCKET}/adapters/alice")
     assert os.listdir(tmp_path) == []
+
+
+def test_adapter_outside_the_adapters_folder_is_refused_before_any_download(adapter_bucket, tmp_path):
+    adapter_bucket.put_object(Bucket=MODELS_BUCKET, Key="base/model.safetensors", Body=b"\0base")
+    fetcher = AdapterFetcher(adapter_bucket, str(tmp_path), allowed_bucket=MODELS_BUCKET)
+    for uri in (f"s3://{MODELS_BUCKET}/base", f"s3://{MODELS_BUCKET}/adapters/../base"):
+        with pytest.raises(AdapterError, match="adapters/"):
+            fetcher.fetch(uri)
+    assert os.listdir(tmp_path) == []
+
+
+def test_adapter_larger_than_the_cap_is_refused_before_any_download(adapter_bucket, tmp_path):
+    fetcher = AdapterFetcher(adapter_bucket, str(tmp_path), allowed_bucket=MODELS_BUCKET, max_bytes=10)
+    with pytest.raises(AdapterError, match="larger than 10 bytes"):
+        fetcher.fetch(f"s3://{MODELS_BUCKET}/adapters/alice")  # 8 + 8 bytes
+    assert os.listdir(tmp_path) == []
+
+
+def test_spellings_of_one_adapter_share_one_cache_entry(adapter_bucket, tmp_path):
+    fetcher = AdapterFetcher(adapter_bucket, str(tmp_path), allowed_bucket=MODELS_BUCKET)
+    paths = {fetcher.fetch(f"s3://{MODELS_BUCKET}/{spelling}")
+             for spelling in ("adapters/alice", "adapters/alice/", "adapters//alice")}
+    assert paths == {os.path.join(str(tmp_path), lora_name(f"s3://{MODELS_BUCKET}/adapters/alice"))}
+    assert len(os.listdir(tmp_path)) == 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -27,7 +28,7 @@ from tlfif_common.jobs import RequestError, validate_infer_request
 from app.backends.base import (Backend, BackendContext, BackendError, CancelFlags, Cancelled, JobEvents,
                                PromptRequest, Reply, wait_or_cancel)
 from app.services.tlfif_api import ApiError
-from app.services.tlfif_session import RETRY_STATUSES
+from app.services.tlfif_session import RETRY_STATUSES, TRANSPORT_FAILED
 
 log = logging.getLogger("tlfif.app.aws")
 
@@ -78,7 +79,7 @@ class AwsTinyLlamaClient(Backend):
             body["params"] = request.params
         body = validate_infer_request(body, models_bucket=None)
         flag = self._cancels.flag(request.request_id)
-        answer = self._infer_with_retries(body, events, flag)
+        answer = self._infer_with_retries(body, uuid.uuid4().hex, events, flag)
         status = str(answer.get("status") or api.INFER_QUEUED)
         job_id, result_url = str(answer.get("id") or ""), answer.get("result_url")
         if not result_url:
@@ -227,7 +228,11 @@ class AwsTinyLlamaClient(Backend):
             self._cancel_outcome.pop(request_id, None)
 
     # --- retries ----------------------------------------------------------------------------------------------------
-    def _infer_with_retries(self, body: dict, events: JobEvents, flag: threading.Event) -> dict:
+    def _infer_with_retries(self, body: dict, idempotency_key: str, events: JobEvents,
+                            flag: threading.Event) -> dict:
+        """POST /infer, tried again on no answer (a dropped connection, a timeout) or a 502/504: after each of
+        `retry_delays`, then while /ping says the GPU is starting. Every try carries the same idempotency key, so
+        one whose answer was lost is not queued twice."""
         timings = self._ctx.timings
         attempt = 0
         cold_deadline: float | None = None
@@ -235,15 +240,16 @@ class AwsTinyLlamaClient(Backend):
             if flag.is_set():
                 raise Cancelled()
             try:
-                return self._session.authed(lambda client, token: client.infer(token, body))
+                return self._session.authed(lambda client, token: client.infer(token, body, idempotency_key))
             except ApiError as err:
                 if err.status not in RETRY_STATUSES:
                     raise
                 if attempt < len(timings.retry_delays):
                     delay = timings.retry_delays[attempt]
                     attempt += 1
-                    log.info("[aws] /infer HTTP %s; retry %d in %g s", err.status, attempt, delay)
-                    events.retrying(f"{self.tag} HTTP {err.status}; retrying in {delay:g} s", attempt, delay)
+                    what = _failure(err)
+                    log.info("[aws] /infer %s; retry %d in %g s", what, attempt, delay)
+                    events.retrying(f"{self.tag} {what}; retrying in {delay:g} s", attempt, delay)
                     self._sleep(flag, delay)
                     continue
                 # Retries spent: say so, try once more, then go on while /ping says the GPU is starting.
@@ -252,7 +258,7 @@ class AwsTinyLlamaClient(Backend):
                 elif time.monotonic() > cold_deadline or not self._gpu_starting():
                     raise
                 attempt += 1
-                log.info("[aws] /infer HTTP %s after %d retries; retry in %g s", err.status, attempt - 1,
+                log.info("[aws] /infer %s after %d retries; retry in %g s", _failure(err), attempt - 1,
                          timings.cold_start_retry_s)
                 events.retrying(COLD_START_MESSAGE, attempt, timings.cold_start_retry_s)
                 self._sleep(flag, timings.cold_start_retry_s)
@@ -264,6 +270,10 @@ class AwsTinyLlamaClient(Backend):
         except ApiError as err:
             return err.status in RETRY_STATUSES
         return gpu in GPU_STARTING
+
+
+def _failure(err: ApiError) -> str:
+    return "no answer" if err.status == TRANSPORT_FAILED else f"HTTP {err.status}"
 
 
 def _reply(doc: Result | None, *, stopped: bool, final: bool = True) -> Reply:

@@ -6,7 +6,9 @@ Two user agents deliver the authorization code:
 Both run the same exchange: authorize URL with code_challenge, code + code_verifier at the token URL.
 
 `TokenProvider` hands out the ID token (the API's Bearer), refreshes it before it expires (grant refresh_token)
-and signs in again when refreshing fails. Nothing here writes a file or logs a token.
+and signs in again when refreshing fails. Nothing here writes a file or logs a token. Every ID token it is given
+must be for this app from the expected issuer and unexpired (`check_id_token`: iss, aud, exp, and at sign-in the
+nonce sent with the authorization request); the API verifies its signature.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ log = logging.getLogger("tlfif.app.auth")
 
 LOCAL_USER = "local-user"
 REFRESH_LEEWAY_S = 60
+CLOCK_SKEW_S = 120  # an ID token whose exp is this far in the past is refused
 
 
 class AuthError(RuntimeError):
@@ -165,6 +168,23 @@ def token_claims(jwt: str) -> dict:
         return {}
 
 
+def check_id_token(id_token: str, endpoint: AwsEndpoint, *, now: float, nonce: str | None = None) -> dict:
+    """The token's claims when it is this app's (aud), from the endpoint's issuer (iss), unexpired (exp) and, at
+    sign-in, answers this sign-in's request (nonce); AuthError naming the claim otherwise."""
+    claims = token_claims(id_token)
+    iss, aud, exp = claims.get("iss"), claims.get("aud"), claims.get("exp")
+    if not isinstance(iss, str) or not (iss == endpoint.issuer if endpoint.issuer
+                                        else bool(endpoint.issuer_prefix) and iss.startswith(endpoint.issuer_prefix)):
+        raise AuthError(f"the ID token is from another issuer ({str(iss)[:80]!r})")
+    if aud != endpoint.client_id and not (isinstance(aud, list) and endpoint.client_id in aud):
+        raise AuthError("the ID token is for another client (aud)")
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)) or exp + CLOCK_SKEW_S < now:
+        raise AuthError("the ID token has expired (exp)")
+    if nonce is not None and claims.get("nonce") != nonce:
+        raise AuthError("the ID token does not answer this sign-in (nonce)")
+    return claims
+
+
 class TokenProvider:
     """The ID token for the API, from memory; signs in (or refreshes) when there is none or it expires."""
 
@@ -233,13 +253,15 @@ class TokenProvider:
         agent = self._browser_agent if endpoint.browser else self._local_agent
         self._notify("auth.signing_in", message="Opening the login page in your browser…" if endpoint.browser
                      else f"Signing in the local user ({LOCAL_USER})…")
-        verifier = generate_token(64)
+        verifier, nonce = generate_token(64), generate_token(32)
         try:
             with self._session(endpoint) as oauth:
-                url, state = oauth.create_authorization_url(endpoint.authorize_url, code_verifier=verifier)
+                url, state = oauth.create_authorization_url(endpoint.authorize_url, code_verifier=verifier,
+                                                            nonce=nonce)
                 redirect = agent.authorize(url, endpoint.redirect_uri)
                 token = oauth.fetch_token(endpoint.token_url, authorization_response=redirect, state=state,
                                           code_verifier=verifier)
+            accepted = self._accept(dict(token), endpoint, nonce=nonce)
         except AuthError as err:
             self._notify("auth.failed", message=f"[aws] sign-in failed: {err}")
             raise
@@ -248,23 +270,23 @@ class TokenProvider:
             self._notify("auth.failed", message=message)
             raise AuthError(message) from None
         self.logins += 1
-        return self._accept(dict(token))
+        return accepted
 
     def _refresh(self, endpoint: AwsEndpoint) -> str:
         refresh_token = self._token["refresh_token"]
         with self._session(endpoint) as oauth:
             token = dict(oauth.refresh_token(endpoint.token_url, refresh_token=refresh_token))
         token.setdefault("refresh_token", refresh_token)  # Cognito does not send a new one
+        accepted = self._accept(token, endpoint)
         self.refreshes += 1
-        return self._accept(token)
+        return accepted
 
-    def _accept(self, token: dict) -> str:
+    def _accept(self, token: dict, endpoint: AwsEndpoint, nonce: str | None = None) -> str:
         if not token.get("id_token"):
-            self._notify("auth.failed", message="[aws] sign-in failed: the token answer has no id_token")
             raise AuthError("the token answer has no id_token")
+        claims = check_id_token(token["id_token"], endpoint, now=self._clock(), nonce=nonce)
         self._token = {k: token[k] for k in ("id_token", "access_token", "refresh_token") if token.get(k)}
         self._expires_at = self._clock() + float(token.get("expires_in") or 3600)
-        claims = token_claims(token["id_token"])
         self.user = str(claims.get("email") or claims.get("cognito:username") or claims.get("sub") or "signed in")
         self._notify("auth.signed_in", user=self.user)
         return self._token["id_token"]

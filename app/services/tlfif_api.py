@@ -43,8 +43,11 @@ class TlfifApi:
             self._local.session = requests.Session()
         return self._local.session
 
-    def infer(self, token: str, body: dict) -> dict:
-        return self._call(api.INFER, token, body)
+    def infer(self, token: str, body: dict, idempotency_key: str | None = None) -> dict:
+        """POST /infer; every try of one prompt carries the same `idempotency_key`, so a retry after a lost answer
+        gets the job the first try queued instead of a second one."""
+        extra = {api.IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
+        return self._call(api.INFER, token, body, headers=extra)
 
     def stop(self, token: str) -> dict:
         return self._call(api.STOP, token, None)
@@ -90,11 +93,12 @@ class TlfifApi:
         except ValueError as err:
             raise ApiError(0, f"the result object is not one: {err}") from None
 
-    def _call(self, route: str, token: str, body: Any, **path_params: str) -> dict:
+    def _call(self, route: str, token: str, body: Any, *, headers: dict[str, str] | None = None,
+              **path_params: str) -> dict:
         """Call the route `route` ("POST /cancel/{id}"), its {placeholders} filled from `path_params`."""
         method, _, path = route.partition(" ")
         path = path.format(**{name: quote(value, safe="") for name, value in path_params.items()})
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 from tlfif_common.api import KEEP_WARM_ON
@@ -19,7 +20,8 @@ from app.timings import Timings
 log = logging.getLogger("tlfif.app.aws")
 
 TAG = "[aws]"
-RETRY_STATUSES = (502, 504)  # API Gateway's answers while the GPU is away: worth another try
+TRANSPORT_FAILED = 0  # ApiError.status of a dropped connection or a timeout: no HTTP answer came
+RETRY_STATUSES = (TRANSPORT_FAILED, 502, 504)  # no answer, or API Gateway's while the GPU is away: worth another try
 
 
 class NotSignedIn(Exception):
@@ -62,16 +64,29 @@ class TlfifSession:
                 raise NotSignedIn() from None
             return call(api, token)
 
+    def retried(self, call: Callable[[], Any]) -> Any:
+        """`call` again after each of the retry delays while it fails with no answer or a 502/504 — for calls that
+        are safe to repeat (/stop, /keepwarm; /infer has its own schedule and an idempotency key)."""
+        for delay in (*self._timings.retry_delays, None):
+            try:
+                return call()
+            except ApiError as err:
+                if err.status not in RETRY_STATUSES or delay is None:
+                    raise
+                log.info("%s %s; retrying in %g s", TAG, err if err.status == TRANSPORT_FAILED else err.status, delay)
+                time.sleep(delay)
+
     # --- the GPU and its cost (status line, Stop GPU, Keep warm, CostLabel) ---------------------------------------
     def ping(self, *, interactive: bool = False) -> dict:
         return self.authed(lambda client, token: client.ping(token), interactive=interactive)
 
     def stop_gpu(self) -> dict:
-        return self.authed(lambda client, token: client.stop(token), interactive=True)
+        return self.retried(lambda: self.authed(lambda client, token: client.stop(token), interactive=True))
 
     def keep_warm(self, on: bool, max_minutes: int) -> int | None:
         """Keep-warm on for at most `max_minutes` (→ its end, epoch ms) or off (→ None)."""
-        answer = self.authed(lambda client, token: client.keep_warm(token, on, max_minutes), interactive=True)
+        answer = self.retried(lambda: self.authed(lambda client, token: client.keep_warm(token, on, max_minutes),
+                                                  interactive=True))
         if not on:
             return None
         until = answer.get("until")
@@ -97,7 +112,7 @@ class TlfifSession:
 
 def _api_error_message(error: ApiError) -> str:
     status = error.status
-    if status == 0:
+    if status == TRANSPORT_FAILED:
         return f"{TAG} {error}"
     if status == 400:
         return f"{TAG} the API refused the prompt: {error}"
@@ -106,7 +121,7 @@ def _api_error_message(error: ApiError) -> str:
     if status == 429:
         wait = f"; try again in {error.retry_after:g} s" if error.retry_after else ""
         return f"{TAG} too many requests (HTTP 429){wait}"
-    if status in RETRY_STATUSES:
+    if status in (502, 504):
         return f"{TAG} the API kept answering HTTP {status} and the GPU is not starting: {error}"
     if status == 503:
         return f"{TAG} the service is unavailable (HTTP 503): {error}"

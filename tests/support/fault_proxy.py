@@ -5,6 +5,8 @@
         proxy.fail("POST", "/token", 400, error="invalid_grant")   # the JSON error the answer names
         proxy.hold("POST", "/infer", 0.5)                  # every /infer waits 0.5 s before it is forwarded
         proxy.drop("GET", "/ping")                         # the next /ping: the connection closes without an answer
+        proxy.lose_answer("POST", "/infer")                # the next /infer is forwarded, its answer never delivered
+        proxy.answer_json("POST", "/token", {...})         # the next /token is answered with this body (200)
         proxy.answer_as("GET", "/bucket/*", 404, 403)      # an upstream 404 reaches the client as 403
         proxy.calls_to("POST", "/infer")                   # every exchange seen: time, auth, body, status, answer
 
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 DROP = -1  # a scripted "status": close the connection with no answer
+LOSE = -2  # forward the request, then close the connection without passing the answer on
 
 
 @dataclass
@@ -81,6 +84,13 @@ class FaultProxy:
 
     def drop(self, method: str, path: str, times: int = 1) -> None:
         self.fail(method, path, *([DROP] * times))
+
+    def answer_json(self, method: str, path: str, body: dict, status: int = 200) -> None:
+        with self._lock:
+            self._faults.append((method, path, status, body))
+
+    def lose_answer(self, method: str, path: str, times: int = 1) -> None:
+        self.fail(method, path, *([LOSE] * times))
 
     def hold(self, method: str, path: str, seconds: float) -> None:
         with self._lock:
@@ -165,8 +175,9 @@ class FaultProxy:
                 if fault is not None and fault[0] == DROP:
                     self.close_connection = True
                     return
-                if fault is not None:
-                    call.status, call.answer = fault[0], {"error": fault[1]}
+                if fault is not None and fault[0] != LOSE:
+                    call.status = fault[0]
+                    call.answer = fault[1] if isinstance(fault[1], dict) else {"error": fault[1]}
                     self._answer(call.status, json.dumps(call.answer).encode(), [("Content-Type", "application/json")])
                     return
                 hold = proxy._hold_for(self.command, path)
@@ -181,8 +192,11 @@ class FaultProxy:
                     body = answer.read()
                     for old, new in proxy.rewrite.items():
                         body = body.replace(old.encode(), new.encode())
-                    call.status = proxy._mapped(self.command, path, answer.status)
                     call.answer = _decode(body, answer.getheader("Content-Type") or "")
+                    if fault is not None:  # LOSE: the upstream acted on it; the client never hears
+                        self.close_connection = True
+                        return
+                    call.status = proxy._mapped(self.command, path, answer.status)
                     self._answer(call.status, body, answer.getheaders())
                 finally:
                     conn.close()

@@ -31,6 +31,9 @@ COST = "GET /cost"
 CANCEL = "POST /cancel/{id}"
 KEEP_WARM = "POST /keepwarm"
 ROUTE_KEYS = (INFER, STOP, PING, COST, CANCEL, KEEP_WARM)
+# POST /infer's optional request header: a client's retry of one prompt carries the same key and is answered with
+# the job the first try queued (for the job's lifetime), so a retry never queues the prompt twice.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 # --- answer statuses -------------------------------------------------------------------------------------------
 INFER_QUEUED = "queued"        # the GPU is pending or running: the job waits for the watcher
@@ -57,7 +60,8 @@ def error_body(message: str, **extra: Any) -> dict[str, Any]:
 STATUS_RUNNING = "running"
 STATUS_DONE = "done"
 STATUS_ERROR = "error"
-STATUS_CANCELLED = "cancelled"  # stopped by its owner (POST /cancel/{id}); text holds what was generated until then
+STATUS_CANCELLED = "cancelled"  # stopped by its owner (POST /cancel/{id}, or POST /stop: error ERR_GPU_STOPPED);
+#                                  text holds what was generated until then
 RESULT_STATUSES = (STATUS_RUNNING, STATUS_DONE, STATUS_ERROR, STATUS_CANCELLED)
 FINAL_STATUSES = frozenset({STATUS_DONE, STATUS_ERROR, STATUS_CANCELLED})
 
@@ -67,6 +71,8 @@ ERR_EXPIRED = "job_expired"
 ERR_DEAD_LETTER = "dead_letter"
 ERR_BAD_JOB = "bad_job"
 ERR_ADAPTER = "adapter_error"
+ERR_GPU_STOPPED = "gpu_stopped"  # with STATUS_CANCELLED: the user stopped the GPU (POST /stop) before the answer ended
+GPU_STOPPED_MESSAGE = "GPU stopped"
 
 RESULT_FIELDS = ("id", "status", "text", "tokens", "ttft_ms", "latency_ms", "model", "error")
 

@@ -11,6 +11,7 @@ it applies are the constants below, which the app's settings and widgets read to
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -39,6 +40,18 @@ class RequestError(ValueError):
         self.field = field
 
 
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{8,128}")
+
+
+def validate_idempotency_key(value: str | None) -> str | None:
+    """The Idempotency-Key header of /infer (absent: None): 8 to 128 letters, digits, "-" or "_" (a UUID fits)."""
+    if value is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(value):
+        raise RequestError("Idempotency-Key", "the Idempotency-Key header must be 8 to 128 letters, digits, - or _")
+    return value
+
+
 def result_object_key(job_id: str) -> str:
     return f"{job_id}.json"
 
@@ -55,6 +68,24 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     if not bucket or not key:
         raise ValueError("an s3:// URI needs a bucket and a key")
     return bucket, key
+
+
+ADAPTER_PREFIX = "adapters"  # the one folder of the models bucket an adapter_uri may name
+_ADAPTER_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def normalise_adapter_uri(uri: str, models_bucket: str | None) -> str:
+    """`s3://<models bucket>/adapters/<name>[/...]` in one spelling (no empty, "." or ".." segment, no trailing
+    "/"): the same adapter is one cache entry. ValueError saying what is wrong otherwise."""
+    bucket, key = parse_s3_uri(uri)
+    if not models_bucket or bucket != models_bucket:
+        raise ValueError("adapter_uri must point inside the models bucket")
+    segments = [segment for segment in key.split("/") if segment]
+    if len(segments) < 2 or segments[0] != ADAPTER_PREFIX:
+        raise ValueError(f"adapter_uri must name a folder under {ADAPTER_PREFIX}/ of the models bucket")
+    if not all(_ADAPTER_SEGMENT.fullmatch(segment) for segment in segments):
+        raise ValueError("adapter_uri folder names are letters, digits, '.', '_' or '-' (not '.' or '..')")
+    return f"s3://{bucket}/{'/'.join(segments)}"
 
 
 def is_job_id(value: str) -> bool:
@@ -122,12 +153,13 @@ def _check_adapter(uri: Any, models_bucket: str | None) -> str:
     if not isinstance(uri, str):
         raise RequestError("adapter_uri", "adapter_uri must be an s3:// URI string")
     try:
-        bucket, key = parse_s3_uri(uri)
+        parse_s3_uri(uri)
     except ValueError:
         raise RequestError("adapter_uri", "adapter_uri must be an s3://<models bucket>/<key> URI") from None
-    if not models_bucket or bucket != models_bucket or ".." in key.split("/"):
-        raise RequestError("adapter_uri", "adapter_uri must point inside the models bucket")
-    return uri
+    try:
+        return normalise_adapter_uri(uri, models_bucket)
+    except ValueError as err:
+        raise RequestError("adapter_uri", str(err)) from None
 
 
 def validate_infer_request(body: Any, *, models_bucket: str | None) -> dict:

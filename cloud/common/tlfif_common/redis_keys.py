@@ -15,11 +15,14 @@ inside a transaction.
     {tlfif}:attempts                hash id -> number of claims
     {tlfif}:final:{id}              set once, by the one worker allowed to write the job's final result; TTL 1 h
     {tlfif}:owner:{id}              who sent the job (router); outlives the job key so /cancel checks ownership first
+    {tlfif}:idem:{user}:{key}       the id of the job a user's POST /infer with Idempotency-Key `key` queued; TTL 300 s
     {tlfif}:cancel:{id}             the job's owner asked to stop it (POST /cancel/{id}); TTL 300 s
     {tlfif}:keepwarm                keep-warm is on until this epoch ms (POST /keepwarm); expires 60 s after it
     {tlfif}:gpu:started_at          epoch ms of the router's last StartInstances: a ready mark older than this is
                                     stale (the ready mark itself is the SSM parameter names.ssm_ready_param)
     {tlfif}:gpu:start_wanted        a job arrived while the GPU was stopping; the next /ping or /infer starts it
+    {tlfif}:gpu:user_stop           epoch ms of the user's last POST /stop: jobs sent until then end "GPU stopped"
+                                    (the watcher, as it stops or at its next start); TTL 300 s, a job's lifetime
     {tlfif}:rl:{user}:{second}      the per-user rate limiter's counter for one second; TTL 2 s
 """
 from __future__ import annotations
@@ -32,6 +35,7 @@ CLAIMED, ATTEMPTS = f"{NS}:claimed", f"{NS}:attempts"
 # Marks the router leaves for the watcher, and for its own next request.
 KEEP_WARM = f"{NS}:keepwarm"
 GPU_STARTED_AT, START_WANTED = f"{NS}:gpu:started_at", f"{NS}:gpu:start_wanted"
+USER_STOP = f"{NS}:gpu:user_stop"
 RATE_LIMIT_PATTERN = f"{NS}:rl:*"  # every rate limiter key (tests, operators' redis-cli --scan)
 
 
@@ -49,6 +53,10 @@ def final(job_id: str) -> str:
 
 def owner(job_id: str) -> str:
     return f"{NS}:owner:{job_id}"
+
+
+def idempotency(user: str, key: str) -> str:
+    return f"{NS}:idem:{user}:{key}"
 
 
 def cancel(job_id: str) -> str:

@@ -88,6 +88,20 @@ class WorkQueue:
     def clear_start_wanted(self) -> None:
         self.redis.delete(keys.START_WANTED)
 
+    def mark_user_stop(self, now_ms: int) -> None:
+        """The user stopped the GPU: jobs sent until `now_ms` end "GPU stopped" instead of waiting for a later start.
+        It lives as long as a job does: any job it covers has expired by the time it goes."""
+        self.redis.set(keys.USER_STOP, now_ms, ex=JOB_TTL_SECONDS)
+
+    def user_stopped_at(self) -> int | None:
+        raw = self.redis.get(keys.USER_STOP)
+        return int(raw) if raw is not None else None
+
+    def stopped_by_user(self, job: Job) -> bool:
+        """The job was sent before the user's last Stop GPU (so that stop ends it)."""
+        stopped_at = self.user_stopped_at()
+        return stopped_at is not None and job.timestamp <= stopped_at
+
     def request_cancel(self, job_id: str) -> None:
         """Flag a job as cancelled by its owner: a watcher stops generating it (or never starts it)."""
         self.redis.set(keys.cancel(job_id), 1, ex=JOB_TTL_SECONDS)

@@ -2,7 +2,10 @@
 
 Guarantees:
 - a claimed job always ends in a final result (`done`, or `error` with a code) before it is acknowledged, unless
-  the watcher is told to stop: then the job is released back to pending untouched;
+  the watcher is told to stop: then the job is released back to pending untouched — except a job the user's
+  Stop GPU covers (`WorkQueue.stopped_by_user`: sent before the last POST /stop), which ends `cancelled` "GPU
+  stopped" with the text so far, as do the queued jobs it covers (ended as the watcher stops, and at its next
+  start for those queued while it was down). A crash (no stop) leaves the job to the reaper's redelivery;
 - at most one final result per job: `WorkQueue.claim_final` elects the writer; a redelivered job whose final result
   exists is only acknowledged;
 - the loop never blocks for long (claim timeout 1 s), so stop requests and the stop policy are served promptly.
@@ -45,6 +48,7 @@ CLAIM_TIMEOUT_S = 1.0
 PROGRESS_INTERVAL_S = 0.25  # the result object is rewritten at most this often while generating
 READY_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 5.0)
 REDIS_RETRY_S = 1.0
+SWEEP_CLAIM_S = 0.05  # ending the jobs a Stop GPU covers: the queue is drained, not waited on
 
 
 def new_worker_id() -> str:
@@ -102,6 +106,7 @@ class Watcher:
         self._housekeeping_thread.start()
         ready_attempt = 0
         try:
+            self._end_jobs_stopped_by_user()  # queued while the GPU was down, before the user's Stop GPU
             while not self.stopping:
                 if not self.ready:
                     if self._try_ready():
@@ -127,6 +132,7 @@ class Watcher:
                     self._release(claim.job_id)
                     break
                 self._handle(claim)
+            self._end_jobs_stopped_by_user()
             log.info("watcher stopped", extra={"reason": self.stop_reason})
             self.exit_reason = self.stop_reason
             return 0
@@ -248,6 +254,11 @@ class Watcher:
                                                                  "latency_ms": result.latency_ms})
             self._finish(job.id, where, result)
             return
+        if gen.cancelled and self._stopped_by_user(job):
+            result = self._gpu_stopped(job.id, run)
+            log.info("generation stopped by the user's Stop GPU", extra={"job_id": job.id, "tokens": result.tokens})
+            self._finish(job.id, where, result)
+            return
         if gen.cancelled:
             log.info("generation cancelled: job back to pending", extra={"job_id": job.id,
                                                                          "reason": self.stop_reason})
@@ -276,6 +287,40 @@ class Watcher:
             return False
         self.queue.ack(job_id)
         return True
+
+    def _gpu_stopped(self, job_id: str, run: Run) -> api.Result:
+        return outcome(job_id, api.STATUS_CANCELLED, run, now=self.clock(), error_code=api.ERR_GPU_STOPPED,
+                       error_message=api.GPU_STOPPED_MESSAGE)
+
+    def _stopped_by_user(self, job: Job) -> bool:
+        """The watcher is stopping because the user stopped the GPU before this job ended (a crash or an operator's
+        restart is not: the job is redelivered)."""
+        if not self.stopping:
+            return False
+        try:
+            return self.queue.stopped_by_user(job)
+        except redis.RedisError as err:
+            log.warning("could not read the Stop GPU mark: the job goes back to pending", extra={"error": str(err)})
+            return False
+
+    def _end_jobs_stopped_by_user(self) -> None:
+        """End every queued job the user's last Stop GPU covers (oldest first); the first newer one (a prompt sent
+        after the stop, which restarts the GPU) and those behind it stay queued."""
+        try:
+            if self.queue.user_stopped_at() is None:
+                return
+            while True:
+                claim = self.queue.claim(self.worker_id, timeout=SWEEP_CLAIM_S)
+                if claim is None:
+                    return
+                if claim.job is None or not self.queue.stopped_by_user(claim.job):
+                    self._release(claim.job_id)
+                    return
+                log.info("queued job ended by the user's Stop GPU", extra={"job_id": claim.job_id})
+                self._finish(claim.job_id, self.results.location(claim.job_id, claim.job),
+                             self._gpu_stopped(claim.job_id, Run(self.clock(), self.engine.model)))
+        except redis.RedisError as err:
+            log.warning("could not end the jobs the Stop GPU covers", extra={"error": str(err)})
 
     def _release(self, job_id: str) -> None:
         try:

@@ -2,7 +2,8 @@
 
 Order matters for retries: everything that can fail with a 4xx/502 (validation, presigning, DescribeInstances,
 StartInstances) happens before the job is enqueued, so a client that retries after an error never leaves a
-duplicate job behind. What comes after the enqueue (the start mark, the ActiveSessions item, metrics) is
+duplicate job behind; a retry after a lost answer (the connection dropped after the enqueue) carries the first
+try's `Idempotency-Key` and is answered with the job that try queued. What comes after the enqueue (the start mark, the ActiveSessions item, metrics) is
 best-effort: a failure there is logged and does not turn an accepted job into an error.
 
 GPU state → what happens:
@@ -23,7 +24,8 @@ from __future__ import annotations
 import logging
 
 from tlfif_common import api, names
-from tlfif_common.jobs import JOB_TTL_SECONDS, Job, RequestError, result_object_key, validate_infer_request
+from tlfif_common.jobs import (JOB_TTL_SECONDS, Job, RequestError, result_object_key, validate_idempotency_key,
+                               validate_infer_request)
 
 from .aws import aws_call
 from .boot_eta import boot_eta_seconds
@@ -42,6 +44,7 @@ def handle(req: Request, deps: Deps) -> dict:
     config = deps.config
     try:
         fields = validate_infer_request(req.json_body(), models_bucket=config.models_bucket)
+        idempotency_key = validate_idempotency_key(req.header(api.IDEMPOTENCY_HEADER.lower()))
     except RequestError as err:
         raise bad_request(err) from None
 
@@ -54,7 +57,12 @@ def handle(req: Request, deps: Deps) -> dict:
     else:
         started, deferred = _start_instance(deps, now_ms)
 
-    deps.queue.enqueue(job)  # QueueUnavailable → 503; nothing was queued
+    queued_id = deps.queue.enqueue(job, idempotency_key)  # QueueUnavailable → 503; nothing was queued
+    if queued_id != job.id:  # a retry of a prompt already queued: its job, nothing new
+        log(logger, logging.INFO, "repeated Idempotency-Key: answering the job it queued", **req.log_fields(),
+            job_id=queued_id)
+        return json_response(202, {"status": api.INFER_QUEUED, "id": queued_id,
+                                   "result_url": presign_result(deps, queued_id)})
     req.metrics.add(names.METRIC_REQUESTS)
     if config.gpu_group:
         _best_effort(req, "count the pending jobs", lambda: req.metrics.add(names.METRIC_PENDING_JOBS,

@@ -3,11 +3,13 @@
 Handler: `tlfif_router.queue_handler.handler` (same zip as the router; environment: TLFIF_REDIS_URL only).
 The router, running outside the VPC, invokes it synchronously (`LambdaQueuePort`) with a JSON payload:
 
-    {"op": "enqueue", "job": Job.to_dict()}     the router validated the request: the job is stored as given
+    {"op": "enqueue", "job": Job.to_dict(), "idempotency_key": str (optional)}
+                                                the router validated the request: the job is stored as given
     {"op": "depth"}
     {"op": "allow", "user": str, "limit": int (optional)}
     {"op": "mark_gpu_started", "now_ms": int}
     {"op": "gpu_started_at"} | {"op": "want_start"} | {"op": "take_start_wanted"} | {"op": "clear_start_wanted"}
+    {"op": "mark_user_stop"}
     {"op": "cancel", "job_id": uuid, "user": str}
     {"op": "set_keep_warm", "until_ms": int} | {"op": "clear_keep_warm"}
 
@@ -24,7 +26,7 @@ import os
 from typing import Any, Callable, Mapping
 
 from tlfif_common import names
-from tlfif_common.jobs import Job, is_job_id
+from tlfif_common.jobs import Job, RequestError, is_job_id, validate_idempotency_key
 
 from .errors import QueueUnavailable
 from .log import get_logger, log
@@ -118,7 +120,12 @@ def _job(event: Mapping[str, Any]) -> Job:
 
 def _enqueue(event: Mapping[str, Any]) -> Callable[[RedisQueuePort], Any]:
     job = _job(event)
-    return lambda port: port.enqueue(job)
+    key = event.get("idempotency_key")
+    try:
+        key = validate_idempotency_key(key if isinstance(key, str) or key is None else "")
+    except RequestError as err:
+        raise PayloadError(f"idempotency_key: {err}") from None
+    return lambda port: port.enqueue(job, key)
 
 
 def _allow(event: Mapping[str, Any]) -> Callable[[RedisQueuePort], Any]:
@@ -144,7 +151,7 @@ def _keep_warm(event: Mapping[str, Any]) -> Callable[[RedisQueuePort], Any]:
 
 
 OPERATIONS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], Callable[[RedisQueuePort], Any]]]] = {
-    "enqueue": (("job",), _enqueue),
+    "enqueue": (("job", "idempotency_key"), _enqueue),
     "depth": ((), lambda event: lambda port: port.depth()),
     "allow": (("user", "limit"), _allow),
     "mark_gpu_started": (("now_ms",), _mark),
@@ -152,6 +159,7 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], Callable[[Mapping[str, Any]], Calla
     "want_start": ((), lambda event: lambda port: port.want_start()),
     "take_start_wanted": ((), lambda event: lambda port: port.take_start_wanted()),
     "clear_start_wanted": ((), lambda event: lambda port: port.clear_start_wanted()),
+    "mark_user_stop": ((), lambda event: lambda port: port.mark_user_stop()),
     "cancel": (("job_id", "user"), _cancel),
     "set_keep_warm": (("until_ms",), _keep_warm),
     "clear_keep_warm": ((), lambda event: lambda port: port.clear_keep_warm()),

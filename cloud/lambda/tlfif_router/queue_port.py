@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable, Protocol
 
 from tlfif_common import redis_keys as keys
-from tlfif_common.jobs import Job
+from tlfif_common.jobs import JOB_TTL_SECONDS, Job
 from tlfif_common.workqueue import FINAL_MARK_TTL
 
 from .errors import QueueUnavailable
@@ -30,7 +30,9 @@ REDIS_TIMEOUT_SECONDS = 2.0
 
 
 class QueuePort(Protocol):
-    def enqueue(self, job: Job) -> None: ...
+    def enqueue(self, job: Job, idempotency_key: str | None = None) -> str:
+        """Queue `job` and return its id — unless its user's `idempotency_key` already queued a job (a client's
+        retry): then nothing is queued and that job's id is returned."""
 
     def depth(self) -> int: ...
 
@@ -49,6 +51,9 @@ class QueuePort(Protocol):
         """True once if a start is wanted; the marker is consumed."""
 
     def clear_start_wanted(self) -> None: ...
+
+    def mark_user_stop(self) -> None:
+        """The user stopped the GPU now: the jobs sent until now end "GPU stopped" (the watcher ends them)."""
 
     def cancel(self, job_id: str, user: str) -> str:
         """Ask the watcher to stop `job_id` for its owner `user`. Returns one of CANCEL_OUTCOMES."""
@@ -91,12 +96,29 @@ class RedisQueuePort:
         except (redis.ConnectionError, redis.TimeoutError) as err:
             raise QueueUnavailable(f"redis: {type(err).__name__}: {err}") from err
 
-    def enqueue(self, job: Job) -> None:
-        def enqueue() -> None:
-            if job.user is not None:
-                self.redis.set(keys.owner(job.id), job.user, ex=OWNER_TTL_SECONDS)
-            self._queue.enqueue(job)
-        self._guard(enqueue)
+    def enqueue(self, job: Job, idempotency_key: str | None = None) -> str:
+        def enqueue() -> str:
+            idem = keys.idempotency(job.user or "", idempotency_key) if idempotency_key else None
+            if idem is not None:
+                held = self.redis.set(idem, job.id, nx=True, get=True, ex=JOB_TTL_SECONDS)
+                if held is not None:
+                    return held.decode() if isinstance(held, bytes) else str(held)
+            try:
+                if job.user is not None:
+                    self.redis.set(keys.owner(job.id), job.user, ex=OWNER_TTL_SECONDS)
+                self._queue.enqueue(job)
+            except Exception:
+                if idem is not None:  # nothing was queued: the client's retry must queue it
+                    self._forget_key(idem)
+                raise
+            return job.id
+        return self._guard(enqueue)
+
+    def _forget_key(self, idem: str) -> None:
+        try:
+            self.redis.delete(idem)
+        except Exception:  # Redis is gone: the key points at a job that never was; it expires with the job's TTL
+            pass
 
     def depth(self) -> int:
         return self._guard(self._queue.depth)
@@ -121,6 +143,9 @@ class RedisQueuePort:
 
     def clear_start_wanted(self) -> None:
         self._guard(self._queue.clear_start_wanted)
+
+    def mark_user_stop(self) -> None:
+        self._guard(lambda: self._queue.mark_user_stop(int(self.clock() * 1000)))
 
     def cancel(self, job_id: str, user: str) -> str:
         def cancel() -> str:
@@ -188,8 +213,11 @@ class LambdaQueuePort:
             raise QueueUnavailable(f"queue function {self.function_name}: {answer.get('error')}")
         raise RuntimeError(f"queue function {self.function_name} refused op {op}: {answer.get('error')}")
 
-    def enqueue(self, job: Job) -> None:
-        self._call("enqueue", job=job.to_dict())
+    def enqueue(self, job: Job, idempotency_key: str | None = None) -> str:
+        arguments: dict[str, Any] = {"job": job.to_dict()}
+        if idempotency_key is not None:
+            arguments["idempotency_key"] = idempotency_key
+        return str(self._call("enqueue", **arguments))
 
     def depth(self) -> int:
         return int(self._call("depth"))
@@ -216,6 +244,9 @@ class LambdaQueuePort:
 
     def clear_start_wanted(self) -> None:
         self._call("clear_start_wanted")
+
+    def mark_user_stop(self) -> None:
+        self._call("mark_user_stop")
 
     def cancel(self, job_id: str, user: str) -> str:
         outcome = self._call("cancel", job_id=job_id, user=user)
