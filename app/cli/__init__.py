@@ -3,6 +3,7 @@
     tl-fif                      the desktop app (local cloud when no AWS stack is configured)
     tl-fif cloud up|token ...   the local cloud (see README)
     tl-fif configure ...        write the AWS settings to ~/.tl-fif.ini
+    tl-fif acceptance ...       run the acceptance checklist against a stack or a local cloud
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ SUBCOMMANDS = {
     "cloud": "tlfif_local.cli",
     "configure": "app.cli.configure",
     "cost": "app.cli.cost",
+    "acceptance": "app.cli.acceptance",
 }
 APP = "app.main"
 
