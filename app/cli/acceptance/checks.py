@@ -333,12 +333,12 @@ def _template_findings(run: Run) -> list[str]:
     return bad
 
 
-def _optional_service(call: Callable[[], list[str]]) -> tuple[list[str], str | None]:
+def _optional_service(finder: Callable[[Run], list[str]], run: Run) -> tuple[list[str], str | None]:
     """A service the endpoint may not serve (moto has no Access Analyzer): (findings, why it was not read)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return call(), None
+        return finder(run), None
     except ClientError as err:
         error = err.response.get("Error", {})
         status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -387,7 +387,7 @@ def check_security(run: Run) -> Check:
         findings += found
     for label, finder in (("AWS Config", _config_findings), ("Access Analyzer", _analyzer_findings)):
         try:
-            found, why = _optional_service(lambda: finder(run))
+            found, why = _optional_service(finder, run)
         except _NotDeployed as err:
             found, why = [], str(err)
         if why:

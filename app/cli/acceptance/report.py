@@ -15,7 +15,7 @@ COLUMNS = ("check", "figure", "threshold", "verdict")
 def table(checks: Sequence[Check]) -> str:
     rows = [COLUMNS] + [(c.name, c.figure, c.threshold, c.verdict.upper()) for c in checks]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = [" · ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = [" · ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
 

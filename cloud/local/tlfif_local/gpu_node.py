@@ -75,8 +75,17 @@ class GpuNode:
             return previous
 
     def _hook_stop(self):
-        if self.stop_delay:
-            time.sleep(self.stop_delay)
+        if self.stop_delay:  # answer at once, as EC2 does, but show `stopping` only after the delay
+            with self._cond:
+                previous = self._orig_stop()
+                self._set_state(self._shown_state())
+            timer = threading.Timer(self.stop_delay, self._stop_now)
+            timer.daemon = True
+            timer.start()
+            return previous
+        return self._stop_now()
+
+    def _stop_now(self):
         with self._cond:
             previous = self._orig_stop()  # moto: → stopped
             if self._phase in ("booting", "up"):
