@@ -7,13 +7,20 @@ STAMP  := $(VENV)/.installed-stamp
 TOOLS       := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
 
-.PHONY: run test install system-run system-test lint bench lambda-zip clean
+.PHONY: run test test-gui install system-run system-test lint bench lambda-zip clean
 
 run: system-run $(STAMP)
 	$(BIN)/tl-fif
 
 test: system-test $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Only the GUI tests (marker `gui`); a screenshot of each one's final window and an index page in build/gui-report/.
+GUI_REPORT := build/gui-report
+test-gui: system-test $(STAMP)
+	rm -rf $(GUI_REPORT)
+	TLFIF_GUI_REPORT=$(CURDIR)/$(GUI_REPORT) $(BIN)/python -m pytest -m gui $(PYTEST_ARGS)
+	@echo "GUI report: $(GUI_REPORT)/index.html"
 
 install: $(STAMP)
 
