@@ -72,3 +72,17 @@ def test_a_missing_stack_is_named_with_its_region(moto_endpoint, monkeypatch, ca
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     assert acceptance.main(["--stack", "nope", "--region", "eu-central-1", "--only", "security"]) == 2
     assert "stack 'nope' not found in region eu-central-1" in capsys.readouterr().err
+
+
+def test_the_cost_check_reads_the_stack_s_profile_and_budget(moto_clients, moto_endpoint, monkeypatch):
+    from app.cli.acceptance.target import StackTarget
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    template = dict(TEMPLATE, Parameters={"CostProfile": {"Type": "String", "Default": "lean"},
+                                          "MonthlyBudget": {"Type": "Number", "Default": 20}})
+    moto_clients("cloudformation").create_stack(
+        StackName=STACK, TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "CostProfile", "ParameterValue": "full"},
+                    {"ParameterKey": "MonthlyBudget", "ParameterValue": "150"}])
+    target = StackTarget(STACK, "eu-central-1")
+    assert (target.cost_profile, target.budget_eur) == ("full", 150.0)

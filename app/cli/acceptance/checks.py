@@ -259,7 +259,8 @@ def check_cost(run: Run) -> Check:
     forecast = None if mtd is None else round(mtd / now.day * days, 2)
     budget = run.target.budget_eur or cost_estimate.GOAL_EUR
     table = prices.load()
-    est = cost_estimate.estimate(cost_estimate.DEFAULT_PROFILE, cost_estimate.Usage(), run.target.region, table,
+    profile = run.target.cost_profile or cost_estimate.DEFAULT_PROFILE
+    est = cost_estimate.estimate(profile, cost_estimate.Usage(), run.target.region, table,
                                  prices.usd_to_eur(table=table))
     ok = est.total_eur <= budget and (forecast is None or forecast <= budget)
     mtd_text = "no figure yet" if mtd is None else f"€{mtd:.2f}"

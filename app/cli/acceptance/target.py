@@ -47,6 +47,7 @@ class Target:
     region = ""
     minute_seconds = 60.0
     budget_eur: float | None = None
+    cost_profile: str | None = None  # the stack's CostProfile parameter; None: the estimator's default
     responses_bucket = ""
 
     def token(self, user: str) -> str:
@@ -192,6 +193,14 @@ class StackTarget(Target):
         self.api_url = (outputs.get(stack_outputs.OUTPUT_API_URL) or "").rstrip("/")
         self._token_source = token_source
         self._resources: list[dict] | None = None
+        # The stack's own parameters drive the estimate and the budget (main.yaml: CostProfile, MonthlyBudget).
+        [stack] = self.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters") or []}
+        self.cost_profile = parameters.get("CostProfile") or None
+        try:
+            self.budget_eur = float(parameters["MonthlyBudget"])
+        except (KeyError, ValueError):
+            self.budget_eur = None
 
     def token(self, user: str) -> str:
         if self._token_source is None:
