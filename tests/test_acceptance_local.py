@@ -57,3 +57,10 @@ def test_without_yes_a_refused_question_skips_the_gpu_checks(capsys):
 def test_an_unknown_check_is_a_usage_error(capsys):
     assert acceptance.main(["--local", "--only", "cold-start,coffee"]) == 2
     assert "unknown check coffee" in capsys.readouterr().err
+
+
+def test_tl_fif_dispatches_acceptance(capsys):
+    from app import cli
+
+    assert cli.main(["acceptance", "--help"]) == 0
+    assert "--stack" in capsys.readouterr().out

@@ -80,6 +80,7 @@ class LocalTarget(Target):
 
     def __init__(self, extra_args: list[str] | None = None, minute_seconds: float = LOCAL_MINUTE_SECONDS):
         self.minute_seconds = minute_seconds
+        self.proc: subprocess.Popen | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="tlfif-acceptance-")
         self.state_file = Path(self._dir.name) / "local-cloud.json"
         self.log_file = Path(self._dir.name) / "local-cloud.log"
@@ -151,7 +152,7 @@ class LocalTarget(Target):
             client.close()
 
     def close(self) -> None:
-        proc = getattr(self, "proc", None)
+        proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
