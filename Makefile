@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 TOOLS       := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
 
-.PHONY: run test coverage install system-run system-test lint bench lambda-zip clean
+.PHONY: run test test-gui coverage install system-run system-test lint bench lambda-zip clean
 
 run: system-run $(STAMP)
 	$(BIN)/tl-fif
@@ -19,6 +19,13 @@ test: system-test $(STAMP) $(TOOLS_STAMP)
 COVERAGE_MIN ?= 90
 coverage: system-test $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest --cov=app --cov=cloud --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_MIN) $(PYTEST_ARGS)
+
+# Only the GUI tests (marker `gui`); a screenshot of each one's final window and an index page in build/gui-report/.
+GUI_REPORT := build/gui-report
+test-gui: system-test $(STAMP)
+	rm -rf $(GUI_REPORT)
+	TLFIF_GUI_REPORT=$(CURDIR)/$(GUI_REPORT) $(BIN)/python -m pytest -m gui $(PYTEST_ARGS)
+	@echo "GUI report: $(GUI_REPORT)/index.html"
 
 install: $(STAMP)
 

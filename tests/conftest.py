@@ -87,3 +87,4 @@ from support.tk_fixtures import home, root  # noqa: E402,F401  (GUI tests: one T
 from support.watcher_harness import queue, s3  # noqa: E402,F401  (watcher tests: responses bucket, WorkQueue)
 from support.app_cloud import api, app_cloud  # noqa: E402,F401  (app tests: the session's local cloud behind a proxy)
 from support.app_harness import gui, make_stack  # noqa: E402,F401  (app tests: the controllers, the real window)
+from support.gui_report import pytest_runtest_makereport, pytest_sessionfinish  # noqa: E402,F401  (make test-gui)

@@ -7,6 +7,7 @@
     tl-fif status --stack NAME   the stack, its GPU and this month's spend
     tl-fif configure ...        write the AWS settings to ~/.tl-fif.ini
     tl-fif cost estimate ...    the monthly AWS bill
+    tl-fif acceptance ...       run the acceptance checklist against a stack or a local cloud
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ SUBCOMMANDS = {
     "deploy": "app.cli.deploy",
     "destroy": "app.cli.destroy",
     "status": "app.cli.status",
+    "acceptance": "app.cli.acceptance",
 }
 APP = "app.main"
 

@@ -147,8 +147,20 @@ class AwsStack:
             {"Key": names.TAG_PROJECT_KEY, "Value": names.TAG_PROJECT_VALUE},
             {"Key": names.TAG_ROLE_KEY, "Value": names.TAG_ROLE_GPU},
         ]
+        # As gpu.yaml builds the node: a launch template that requires IMDSv2, an encrypted root volume, a
+        # security group without ingress (the acceptance checks read these from moto as they do from AWS).
+        group_id = ec2.create_security_group(GroupName=f"{names.PROJECT}-gpu",
+                                             Description="TL-FIF GPU node: no ingress")["GroupId"]
+        volume = {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 30, "VolumeType": "gp3", "Encrypted": True}}
+        ec2.create_launch_template(
+            LaunchTemplateName=f"{names.PROJECT}-gpu",
+            LaunchTemplateData={"ImageId": ami_id, "InstanceType": GPU_INSTANCE_TYPE,
+                                "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+                                "BlockDeviceMappings": [volume], "SecurityGroupIds": [group_id]},
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": tags}])
         reservation = ec2.run_instances(
-            ImageId=ami_id, MinCount=1, MaxCount=1, InstanceType=GPU_INSTANCE_TYPE,
+            ImageId=ami_id, MinCount=1, MaxCount=1, InstanceType=GPU_INSTANCE_TYPE, SecurityGroupIds=[group_id],
+            BlockDeviceMappings=[volume], MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
             TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
         instance_id = reservation["Instances"][0]["InstanceId"]
         ec2.stop_instances(InstanceIds=[instance_id])
@@ -156,6 +168,9 @@ class AwsStack:
         s3 = self.client("s3")
         for bucket in (names.LOCAL_RESPONSES_BUCKET, names.LOCAL_MODELS_BUCKET):
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
+            s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True})
 
         ssm = self.client("ssm")
         ssm.put_parameter(Name=names.SSM_LATEST_AMI_ID, Value=ami_id, Type="String", Overwrite=True)

@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--exit-with-stdin", action="store_true",
                     help="also stop when stdin reaches end of file (an embedding parent went away)")
     up.add_argument("--log-level", default="INFO", help="stderr log level (default INFO)")
+    up.add_argument("--fault", action="append", default=[], metavar="NAME[=VALUE]",
+                    help="start broken on purpose, to see a check fail (see tlfif_local/faults.py)")
     token = sub.add_parser("token", help="print an ID token from the running local cloud")
     token.add_argument("--user", default="local-user", help="user name (default local-user)")
     token.add_argument("--expires-in", type=int, default=3600,
@@ -85,6 +87,13 @@ def _up(args) -> int:
         return EXIT_USAGE
     if args.boot_seconds < 0 or (args.minute_seconds is not None and args.minute_seconds <= 0):
         print("tl-fif cloud up: --boot-seconds must be ≥ 0 and --minute-seconds > 0", file=sys.stderr)
+        return EXIT_USAGE
+    from .faults import parse_faults
+
+    try:
+        faults = parse_faults(args.fault)
+    except ValueError as err:
+        print(f"tl-fif cloud up: --fault: {err}", file=sys.stderr)
         return EXIT_USAGE
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -124,7 +133,8 @@ def _up(args) -> int:
     options = CloudOptions(port=args.port, issuer_port=args.issuer_port, boot_seconds=args.boot_seconds,
                            engine=args.engine, echo_delay_ms=args.echo_delay_ms, minute_seconds=args.minute_seconds,
                            throttle_rate=args.throttle_rate, throttle_burst=args.throttle_burst,
-                           user_rps=args.user_rps, login_secret=os.environ.pop(ENV_LOGIN_SECRET, "") or None)
+                           user_rps=args.user_rps, login_secret=os.environ.pop(ENV_LOGIN_SECRET, "") or None,
+                           faults=faults)
     cloud = LocalCloud(options, access_log=emit)
     log = logging.getLogger("tlfif_local.cli")
     pid = os.getpid()

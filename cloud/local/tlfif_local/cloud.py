@@ -20,6 +20,7 @@ from typing import Callable
 from tlfif_common import names
 
 from .aws_stack import AwsStack, local_credentials
+from .faults import SLOW_STOP, UNVERIFIED_TOKENS, UnverifiedJwtAuthorizer
 from .gateway import Gateway, GatewayServer, TokenBucket
 from .gpu_node import GpuNode
 from .imds import ImdsEmulator
@@ -50,6 +51,7 @@ class CloudOptions:
     user_rps: int | None = None
     region: str = names.DEFAULT_REGION
     login_secret: str | None = None  # None: the issuer makes one
+    faults: dict[str, str] | None = None  # faults.py: broken on purpose (tests show a check failing)
 
 
 def isolate_from_aws(region: str, credentials: dict[str, str]) -> None:
@@ -101,11 +103,14 @@ class LocalCloud:
         self.issuer = LocalIssuer(port=opts.issuer_port, login_secret=opts.login_secret).start()
 
         self.imds = ImdsEmulator(res.gpu_instance_id, region=opts.region).start()
+        faults = opts.faults or {}
         self.node = GpuNode(self.aws.moto_instance(), boot_seconds=opts.boot_seconds,
-                            watcher_env=self._watcher_env()).start()
+                            watcher_env=self._watcher_env(),
+                            stop_delay=float(faults.get(SLOW_STOP) or 0)).start()
 
         integration = self._router()
-        authorizer = JwtAuthorizer(self.issuer.issuer, [self.issuer.client_id], self.issuer.jwks_url)
+        authorizer_class = UnverifiedJwtAuthorizer if UNVERIFIED_TOKENS in faults else JwtAuthorizer
+        authorizer = authorizer_class(self.issuer.issuer, [self.issuer.client_id], self.issuer.jwks_url)
         throttle = TokenBucket(opts.throttle_rate, opts.throttle_burst)
         self.gateway = GatewayServer(
             lambda domain, hosts: Gateway(integration=integration, authorizer=authorizer, throttle=throttle,

@@ -36,7 +36,8 @@ RESTART_DELAY = 1.0
 
 class GpuNode:
     def __init__(self, instance, *, boot_seconds: float, watcher_env: dict[str, str],
-                 watcher_cmd: list[str] | None = None):
+                 watcher_cmd: list[str] | None = None, stop_delay: float = 0.0):
+        self.stop_delay = stop_delay  # the slow-stop fault (faults.py)
         self._instance = instance
         self.boot_seconds = max(0.0, boot_seconds)
         self._watcher_env = watcher_env
@@ -74,6 +75,17 @@ class GpuNode:
             return previous
 
     def _hook_stop(self):
+        if self.stop_delay:  # answer at once, as EC2 does, but show `stopping` only after the delay
+            with self._cond:
+                previous = self._orig_stop()
+                self._set_state(self._shown_state())
+            timer = threading.Timer(self.stop_delay, self._stop_now)
+            timer.daemon = True
+            timer.start()
+            return previous
+        return self._stop_now()
+
+    def _stop_now(self):
         with self._cond:
             previous = self._orig_stop()  # moto: → stopped
             if self._phase in ("booting", "up"):

@@ -1,0 +1,66 @@
+"""`tl-fif acceptance --local`: the whole checklist passes against a fresh local cloud, writes both reports, and
+leaves the deployment as it found it."""
+from __future__ import annotations
+
+import json
+
+from app.cli import acceptance
+from app.cli.acceptance import checks
+from app.cli.acceptance.target import LocalTarget
+from tlfif_common import api
+
+
+def test_acceptance_local_passes_every_check_and_writes_both_reports(tmp_path, capsys):
+    report, page = tmp_path / "out.json", tmp_path / "out.html"
+
+    code = acceptance.main(["--local", "--yes", "--report", str(report), "--html", str(page)])
+
+    out = capsys.readouterr().out
+    data = json.loads(report.read_text())
+    assert code == 0, out
+    assert [c["name"] for c in data["checks"]] == list(checks.CHECKS)
+    assert all(c["verdict"] == "pass" for c in data["checks"]) and data["passed"]
+    assert data["restored"]["gpu"] == api.GPU_STOPPED and data["restored"]["results_deleted"] >= 3
+    html = page.read_text()
+    assert html.startswith("<!doctype html>") and "TL-FIF acceptance: PASS" in html
+    for name in checks.CHECKS:
+        assert name in out and f"<td>{name}</td>" in html
+    assert "≤ 90 s to first token" in out and "a minute is 3 s here" in out
+
+
+def test_a_run_restores_a_running_gpu_and_keep_warm_and_deletes_its_results():
+    with LocalTarget() as target:
+        run = checks.Run(target)
+        run.ensure_running(60)
+        assert run.call("POST", "/keepwarm", json={"on": True, "max_minutes": 30}).status_code == 200
+        run.delete_results()  # the warm-up job belongs to the test, not to the run below
+        until = target.keep_warm_until()
+
+        results, restored = acceptance.run_checks(target, ["stop-gpu", "idle-stop"], yes=True)
+
+        assert [r.verdict for r in results] == ["pass", "pass"], results
+        assert run.api_state() == api.GPU_READY
+        # the same end as before (to the minute: /keepwarm takes minutes), though /stop switched it off
+        assert restored["keep_warm_minutes"] < 30
+        assert abs(target.keep_warm_until() - until) <= target.minute_seconds * 1000
+        assert restored["results_deleted"] >= 1
+        assert target.client("s3").list_objects_v2(Bucket=target.responses_bucket).get("KeyCount") == 0
+
+
+def test_without_yes_a_refused_question_skips_the_gpu_checks(capsys):
+    with LocalTarget() as target:
+        results, _ = acceptance.run_checks(target, ["stop-gpu", "cost"], ask=lambda prompt: "n")
+    assert [r.name for r in results] == ["cost"]
+    assert "about €0.00" in capsys.readouterr().out
+
+
+def test_an_unknown_check_is_a_usage_error(capsys):
+    assert acceptance.main(["--local", "--only", "cold-start,coffee"]) == 2
+    assert "unknown check coffee" in capsys.readouterr().err
+
+
+def test_tl_fif_dispatches_acceptance(capsys):
+    from app import cli
+
+    assert cli.main(["acceptance", "--help"]) == 0
+    assert "--stack" in capsys.readouterr().out
