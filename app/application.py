@@ -22,6 +22,7 @@ from app.controllers.chat_controller import ChatController
 from app.controllers.job_controller import JobController
 from app.controllers.keep_warm_controller import KeepWarmController
 from app.controllers.pump import Pump
+from app.controllers.render_controller import RenderController
 from app.controllers.settings_controller import SettingsController, SettingsStore
 from app.models.exchange import PENDING, ExchangeLedger
 from app.models.gpu import GpuModel
@@ -78,6 +79,7 @@ class Application:
         self.cost = CostController(self.bus, self.outbox, self.session, self.timings)
         self.keep_warm = KeepWarmController(self.bus, self.outbox, self.session, self.gpu_model, self.gpu,
                                             self.executor, lambda: self.store.current)
+        self.render = RenderController(self.bus, self.outbox)
         self.window = MainWindow(root, self.bus, settings, labels(), modal_dialogs=modal_dialogs)
         self.pump = Pump(root, self.bus, self.outbox, interval_ms=pump_interval_ms)
         self.warmed_up: list = []  # futures of the backends' warm-ups
@@ -129,6 +131,7 @@ class Application:
         cancelling.join(CLOSE_CANCEL_WAIT_S)
         self.endpoints.stop()
         self.chats.close()
+        self.render.close()
         self.bus.close()
 
 

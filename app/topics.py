@@ -105,6 +105,13 @@ class ui:
             - path: the file to write"""
 
 
+    class open_link:
+        """The user clicked a link in an answer."""
+
+        def msgDataSpec(url):
+            """- url: the link's target, as the answer wrote it"""
+
+
 class job:
     """Outcomes of one prompt, from submission to the final answer."""
 
@@ -354,6 +361,18 @@ class chat:
 
         def msgDataSpec(message):
             """- message: what happened, and where the old file is"""
+
+
+class answer:
+    """How a finished answer is shown."""
+
+    class rendered:
+        """An answer's Markdown was parsed (off the Tk thread) into the segments the pane shows."""
+
+        def msgDataSpec(request_id, text, segments):
+            """- request_id: the exchange
+            - text: the answer that was parsed (the pane ignores a render of an older text)
+            - segments: app.models.markdown segments, [(text, tags)]"""
 
 
 class clock:
