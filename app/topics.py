@@ -105,6 +105,19 @@ class ui:
             - path: the file to write"""
 
 
+    class search:
+        """The user typed in the search-all-chats box (Ctrl+Shift+F, Ctrl+K)."""
+
+        def msgDataSpec(query):
+            """- query: the text as typed"""
+
+    class open_search_hit:
+        """The user picked a search result: open its chat, scrolled to the exchange."""
+
+        def msgDataSpec(chat_id, request_id):
+            """- chat_id: the chat
+            - request_id: the exchange that matched"""
+
     class open_link:
         """The user clicked a link in an answer."""
 
@@ -329,6 +342,12 @@ class chat:
             - hidden: older exchanges not rendered (export shows them all)
             - system, temperature, max_tokens: the chat's settings"""
 
+    class reveal:
+        """Scroll the open chat to this exchange (a search result was picked)."""
+
+        def msgDataSpec(request_id):
+            """- request_id: the exchange to show"""
+
     class settings_saved:
         """A chat's settings were validated and are in force (and saved)."""
 
@@ -361,6 +380,18 @@ class chat:
 
         def msgDataSpec(message):
             """- message: what happened, and where the old file is"""
+
+
+class search:
+    """Search across all chats."""
+
+    class results:
+        """What a search found, newest first."""
+
+        def msgDataSpec(query, hits, error):
+            """- query: the text it is for (a view ignores results for an older one)
+            - hits: app.models.search.SearchHit rows (at most RESULT_LIMIT)
+            - error: why there are none ('' when the search ran)"""
 
 
 class answer:

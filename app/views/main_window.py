@@ -7,9 +7,11 @@ from tkinter import ttk
 from app.bus import Bus
 from app.models.settings import Settings
 from app.views import styles
+from app.views.find_bar import FindBar
 from app.views.key_dialog import ApiKeyDialog
 from app.views.output_pane import OutputPane
 from app.views.prompt_panel import PromptPanel
+from app.views.search_dialog import SearchDialog
 from app.views.sidebar import Sidebar
 from app.views.status_bar import StatusBar
 from app.views.toolbar import Toolbar
@@ -24,6 +26,7 @@ class MainWindow:
         self._bus = bus
         self._modal = modal_dialogs
         self.key_dialog: ApiKeyDialog | None = None
+        self.search_dialog: SearchDialog | None = None
         root.title(TITLE)
         root.geometry("1200x680")  # the chat sidebar takes ~240 px of it
         root.minsize(880, 440)
@@ -38,13 +41,50 @@ class MainWindow:
         self.toolbar.grid(row=0, column=0, sticky="ew", pady=(0, 6))
         self.output = OutputPane(frame, bus)
         self.output.grid(row=1, column=0, sticky="nsew")
+        self.find_bar = FindBar(frame, self.output)
+        self.find_bar.grid(row=2, column=0, sticky="ew", pady=(4, 0))
+        self.find_bar.grid_remove()  # shown by Ctrl+F
         self.prompt = PromptPanel(frame, bus)
-        self.prompt.grid(row=2, column=0, sticky="ew", pady=(8, 4))
-        ttk.Separator(frame).grid(row=3, column=0, sticky="ew", pady=(2, 2))
+        self.prompt.grid(row=3, column=0, sticky="ew", pady=(8, 4))
+        ttk.Separator(frame).grid(row=4, column=0, sticky="ew", pady=(2, 2))
         self.status = StatusBar(frame, bus)
-        self.status.grid(row=4, column=0, sticky="ew")
+        self.status.grid(row=5, column=0, sticky="ew")
         self.prompt.prompt_box.focus_set()
-        bus.subscribe_table({"auth.key_needed": self.on_key_needed})
+        # Also bound on the PromptBox itself, before the Text class bindings (Ctrl+K there deletes to the line end).
+        for widget in (root, self.prompt.prompt_box):
+            for sequence in ("<Control-f>", "<Control-F>"):  # Ctrl+Shift+F arrives as Control-F: see _on_find
+                widget.bind(sequence, self._on_find, add="+")
+            for sequence in ("<Control-k>", "<Control-K>"):
+                widget.bind(sequence, self._on_ctrl_k, add="+")
+        bus.subscribe_table({"auth.key_needed": self.on_key_needed, "chat.opened": self.on_chat_opened,
+                             "search.results": self.on_search_results})
+
+    def _on_ctrl_k(self, _event) -> str:
+        self.open_search()
+        return "break"
+
+    def _on_find(self, event) -> str:
+        if event.state & 0x1:  # Shift held: search all chats
+            self.open_search()
+        else:
+            self.find_bar.open()
+        return "break"
+
+    def open_search(self) -> SearchDialog:
+        if self.search_dialog is not None and self.search_dialog.winfo_exists():
+            self.search_dialog.lift()
+            self.search_dialog.entry.focus_set()
+        else:
+            self.search_dialog = SearchDialog(self.root, self._bus)
+        return self.search_dialog
+
+    def on_search_results(self, query, hits, error) -> None:
+        if self.search_dialog is not None and self.search_dialog.winfo_exists():
+            self.search_dialog.on_results(query, hits, error)
+
+    def on_chat_opened(self, **_chat) -> None:
+        if self.find_bar.winfo_ismapped():
+            self.root.after_idle(self.find_bar.refresh)
 
     def on_key_needed(self, backend, backend_label) -> None:
         # Opened after this message is delivered, so a modal wait never nests inside a publish.

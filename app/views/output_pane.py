@@ -40,6 +40,7 @@ class OutputPane(ScrolledText):
         self._final: dict[str, str] = {}  # request id → the answer shown as plain text, waiting for its render
         self._rendering: dict[str, str] = {}  # request id → the after id of its next batch
         self.rendered: set[str] = set()  # request ids shown as Markdown
+        self._reveal: str | None = None  # the exchange a search hit scrolled to: kept in view while answers render
         self._bulk = False
         self._notices: list[str] = []  # shown since the pane was last cleared
         self._stopping: set[str] = set()
@@ -60,6 +61,7 @@ class OutputPane(ScrolledText):
             "chat.warning": self.on_notice,
             "chat.opened": self.on_chat_opened,
             "answer.rendered": self.on_rendered,
+            "chat.reveal": self.on_reveal,
         })
         self.tag_bind(markdown.LINK, "<Button-1>", self._on_link_click)
         self.tag_bind(markdown.LINK, "<Enter>", lambda _e: self.configure(cursor="hand2"))
@@ -168,7 +170,9 @@ class OutputPane(ScrolledText):
             self._rendering[request_id] = self.after(1, self._render_batch, request_id, segments, stop, at_bottom)
             return
         self.rendered.add(request_id)
-        if at_bottom:  # its own tick: scrolling lays out the whole new text
+        if self._reveal:
+            self.on_reveal(self._reveal)
+        elif at_bottom:  # its own tick: scrolling lays out the whole new text
             self._rendering[request_id] = self.after(1, self._scroll_to_end, request_id)
 
     def _scroll_to_end(self, request_id: str) -> None:
@@ -217,6 +221,12 @@ class OutputPane(ScrolledText):
             button.destroy()
         self.rendered.discard(request_id)
 
+    def on_reveal(self, request_id) -> None:
+        """Scroll so that this exchange (a search hit) starts at the top."""
+        if f"x0_{request_id}" in self.mark_names():
+            self._reveal = request_id
+            self.yview(f"x0_{request_id}")
+
     def on_rendered(self, request_id, text, segments) -> None:
         if self._final.get(request_id) == text:
             self.render_answer(request_id, segments)
@@ -255,8 +265,12 @@ class OutputPane(ScrolledText):
     # --- outcomes ---------------------------------------------------------------------------------------------------
     def on_submitted(self, request_id, backend, backend_label, prompt, started_at) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(started_at))
+        if not self._bulk:
+            self._reveal = None
 
         def add():
+            self.mark_set(f"x0_{request_id}", "end-1c")
+            self.mark_gravity(f"x0_{request_id}", "left")
             self.insert("end", f"[{stamp}] You → {backend_label}\n", "header")
             self.insert("end", prompt + "\n", "prompt")
             answer_at = self.index("end-1c")
@@ -365,11 +379,12 @@ class OutputPane(ScrolledText):
         self._rendering.clear()
         self._final.clear()
         self.rendered.clear()
+        self._reveal = None
         self._answers.clear()
         self._stopping.clear()
         self._edit(lambda: self.delete("1.0", "end"))
         for mark in self.mark_names():
-            if mark[:3] in ("a0_", "a1_", "m0_", "m1_"):
+            if mark[:3] in ("a0_", "a1_", "m0_", "m1_", "x0_"):
                 self.mark_unset(mark)
 
     def on_notice(self, message) -> None:
