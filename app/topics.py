@@ -118,6 +118,25 @@ class ui:
             """- chat_id: the chat
             - request_id: the exchange that matched"""
 
+    class app_settings:
+        """The user pressed Save in the settings window (the raw, unvalidated texts)."""
+
+        def msgDataSpec(values):
+            """- values: {field: text} for app.models.app_settings_form.FIELDS"""
+
+    class read_stack:
+        """The user asked to fill the AWS fields from a deployed stack's outputs."""
+
+        def msgDataSpec(stack, region):
+            """- stack: the CloudFormation stack name
+            - region: the AWS region ('' : the AWS CLI's)"""
+
+    class list_models:
+        """The user asked which models the OpenAI key can use."""
+
+        def msgDataSpec(base_url):
+            """- base_url: the server ('' : api.openai.com)"""
+
     class open_link:
         """The user clicked a link in an answer."""
 
@@ -290,6 +309,32 @@ class settings:
         def msgDataSpec(idle, backend):
             """- idle: idle timeout, minutes
             - backend: backend key"""
+
+    class form_invalid:
+        """The settings window's values were refused; nothing was saved."""
+
+        def msgDataSpec(errors):
+            """- errors: {field: what is wrong}"""
+
+    class form_saved:
+        """The settings window's values are in force and saved."""
+
+        def msgDataSpec(message):
+            """- message: what to tell the user (e.g. that an AWS change applies at the next start)"""
+
+    class stack_read:
+        """A stack's outputs were read for the settings window (or could not be)."""
+
+        def msgDataSpec(values, error):
+            """- values: {api_url, client_id, auth_domain, region} as read ({} on error)
+            - error: why not ('' when read)"""
+
+    class models_listed:
+        """The models the OpenAI key can use (or why they could not be listed)."""
+
+        def msgDataSpec(models, error):
+            """- models: model ids, sorted
+            - error: why not ('' when listed)"""
 
     class invalid:
         """A value the user typed was refused; nothing was saved."""

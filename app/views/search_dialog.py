@@ -120,4 +120,6 @@ class SearchDialog(tk.Toplevel):
         if self._pending:
             self.after_cancel(self._pending)
             self._pending = None
+        for _mode, callback in self.query_var.trace_info():  # no cycle left for a worker thread's GC to collect
+            self.query_var.trace_remove("write", callback)
         self.destroy()

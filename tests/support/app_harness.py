@@ -256,4 +256,8 @@ def gui(root, home):
     for driver in drivers:
         if not driver.app._closed:
             driver.close()
+    drivers.clear()
+    import gc
+
+    gc.collect()  # the test's windows are unreferenced now: collect their Tk variables here, on the Tk thread
     assert root.errors == [], f"Tk callbacks raised: {root.errors}"
