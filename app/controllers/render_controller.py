@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 import webbrowser
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -60,7 +63,8 @@ class RenderController:
             if self._closed:
                 raise RuntimeError("closed")
             if self._parser is None:
-                self._parser = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                self._parser = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                                   initializer=exit_with_parent)
             return self._parser.submit(markdown.parse, text).result()
         except (BrokenProcessPool, OSError, RuntimeError) as err:
             log.warning("[render] the parser process is not available (%s); parsing in a thread", err)
@@ -77,3 +81,17 @@ class RenderController:
         self._worker.shutdown(wait=False, cancel_futures=True)
         if self._parser is not None:
             self._parser.shutdown(wait=False, cancel_futures=True)
+
+
+def exit_with_parent() -> None:
+    """In the parser process: exit as soon as the app's process is gone, even if it was killed (its sentinel, a
+    pipe, becomes readable when it dies)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
