@@ -16,12 +16,14 @@ from typing import Any, Callable, Mapping
 from app.bus import Bus, Outbox
 from app.backends.base import BackendContext
 from app.backends.registry import create_all, labels
+from app.controllers.app_settings_controller import AppSettingsController
 from app.controllers.cost_controller import CostController
 from app.controllers.gpu_controller import GpuController
 from app.controllers.chat_controller import ChatController
 from app.controllers.job_controller import JobController
 from app.controllers.keep_warm_controller import KeepWarmController
 from app.controllers.pump import Pump
+from app.controllers.render_controller import RenderController
 from app.controllers.settings_controller import SettingsController, SettingsStore
 from app.models.exchange import PENDING, ExchangeLedger
 from app.models.gpu import GpuModel
@@ -78,7 +80,11 @@ class Application:
         self.cost = CostController(self.bus, self.outbox, self.session, self.timings)
         self.keep_warm = KeepWarmController(self.bus, self.outbox, self.session, self.gpu_model, self.gpu,
                                             self.executor, lambda: self.store.current)
-        self.window = MainWindow(root, self.bus, settings, labels(), modal_dialogs=modal_dialogs)
+        self.app_settings = AppSettingsController(self.bus, self.outbox, self.store, self.executor.submit,
+                                                  self.backends)
+        self.render = RenderController(self.bus, self.outbox)
+        self.window = MainWindow(root, self.bus, settings, labels(), modal_dialogs=modal_dialogs,
+                                 current_settings=lambda: self.store.current)
         self.pump = Pump(root, self.bus, self.outbox, interval_ms=pump_interval_ms)
         self.warmed_up: list = []  # futures of the backends' warm-ups
         self._started = False
@@ -129,6 +135,7 @@ class Application:
         cancelling.join(CLOSE_CANCEL_WAIT_S)
         self.endpoints.stop()
         self.chats.close()
+        self.render.close()
         self.bus.close()
 
 

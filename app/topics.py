@@ -105,6 +105,45 @@ class ui:
             - path: the file to write"""
 
 
+    class search:
+        """The user typed in the search-all-chats box (Ctrl+Shift+F, Ctrl+K)."""
+
+        def msgDataSpec(query):
+            """- query: the text as typed"""
+
+    class open_search_hit:
+        """The user picked a search result: open its chat, scrolled to the exchange."""
+
+        def msgDataSpec(chat_id, request_id):
+            """- chat_id: the chat
+            - request_id: the exchange that matched"""
+
+    class app_settings:
+        """The user pressed Save in the settings window (the raw, unvalidated texts)."""
+
+        def msgDataSpec(values):
+            """- values: {field: text} for app.models.app_settings_form.FIELDS"""
+
+    class read_stack:
+        """The user asked to fill the AWS fields from a deployed stack's outputs."""
+
+        def msgDataSpec(stack, region):
+            """- stack: the CloudFormation stack name
+            - region: the AWS region ('' : the AWS CLI's)"""
+
+    class list_models:
+        """The user asked which models the OpenAI key can use."""
+
+        def msgDataSpec(base_url):
+            """- base_url: the server ('' : api.openai.com)"""
+
+    class open_link:
+        """The user clicked a link in an answer."""
+
+        def msgDataSpec(url):
+            """- url: the link's target, as the answer wrote it"""
+
+
 class job:
     """Outcomes of one prompt, from submission to the final answer."""
 
@@ -271,6 +310,32 @@ class settings:
             """- idle: idle timeout, minutes
             - backend: backend key"""
 
+    class form_invalid:
+        """The settings window's values were refused; nothing was saved."""
+
+        def msgDataSpec(errors):
+            """- errors: {field: what is wrong}"""
+
+    class form_saved:
+        """The settings window's values are in force and saved."""
+
+        def msgDataSpec(message):
+            """- message: what to tell the user (e.g. that an AWS change applies at the next start)"""
+
+    class stack_read:
+        """A stack's outputs were read for the settings window (or could not be)."""
+
+        def msgDataSpec(values, error):
+            """- values: {api_url, client_id, auth_domain, region} as read ({} on error)
+            - error: why not ('' when read)"""
+
+    class models_listed:
+        """The models the OpenAI key can use (or why they could not be listed)."""
+
+        def msgDataSpec(models, error):
+            """- models: model ids, sorted
+            - error: why not ('' when listed)"""
+
     class invalid:
         """A value the user typed was refused; nothing was saved."""
 
@@ -322,6 +387,12 @@ class chat:
             - hidden: older exchanges not rendered (export shows them all)
             - system, temperature, max_tokens: the chat's settings"""
 
+    class reveal:
+        """Scroll the open chat to this exchange (a search result was picked)."""
+
+        def msgDataSpec(request_id):
+            """- request_id: the exchange to show"""
+
     class settings_saved:
         """A chat's settings were validated and are in force (and saved)."""
 
@@ -354,6 +425,30 @@ class chat:
 
         def msgDataSpec(message):
             """- message: what happened, and where the old file is"""
+
+
+class search:
+    """Search across all chats."""
+
+    class results:
+        """What a search found, newest first."""
+
+        def msgDataSpec(query, hits, error):
+            """- query: the text it is for (a view ignores results for an older one)
+            - hits: app.models.search.SearchHit rows (at most RESULT_LIMIT)
+            - error: why there are none ('' when the search ran)"""
+
+
+class answer:
+    """How a finished answer is shown."""
+
+    class rendered:
+        """An answer's Markdown was parsed (off the Tk thread) into the segments the pane shows."""
+
+        def msgDataSpec(request_id, text, segments):
+            """- request_id: the exchange
+            - text: the answer that was parsed (the pane ignores a render of an older text)
+            - segments: app.models.markdown segments, [(text, tags)]"""
 
 
 class clock:

@@ -16,6 +16,9 @@ local cloud the app starts itself instead.
 `--markdown` makes every answer a longer Markdown one (heading, bold, a list, a fenced code block; the echo engine
 repeats it from the prompt): the pane renders
 each final answer with tags and embeds Copy buttons, which is what this then measures too.
+`--long-markdown LINES` sends the prompts to OpenAI (the fake server) and streams back an answer of that many lines
+(headings, paragraphs, lists, highlighted code blocks, tables, links), one line per chunk: the streaming, then the
+parse (on the render worker) and the batched insert of the rendered answer.
 """
 from __future__ import annotations
 
@@ -35,6 +38,22 @@ MARKDOWN_REPLY = ("## Answer\nTL-FIF runs **TinyLlama** on a GPU that *stops its
                   "1. Send a prompt with `Ctrl+Enter`\n2. Watch the answer grow\n   - press **Esc** to stop it\n"
                   "```python\nimport requests\nfor word in answer.split():\n    print(word)\n```\n"
                   "That is *all* — the GPU costs only while it runs.")
+LONG_BLOCK = ("## Part {i}\nSome **bold** text, `inline code`, ~~old~~ and a [link](https://example.com/{i}).\n"
+              "- a list item\n- another with *emphasis*\n  - nested\n\n```python\ndef part_{i}(x):\n"
+              "    return x * {i}  # times {i}\n```\n\n| column | value |\n|:--|--:|\n| row {i} | {i} |\n"
+              "| total | 42 |\n\n> a quote\n\n")
+
+
+def long_markdown(lines: int) -> list[str]:
+    """`lines` lines of Markdown, as the chunks of one streamed answer (one line each)."""
+    text = ""
+    i = 0
+    while text.count("\n") < lines:
+        text += LONG_BLOCK.format(i=i)
+        i += 1
+    return [line + "\n" for line in text.split("\n")[:lines]]
+
+
 PROMPTS = ["What does TL-FIF stand for?", "Explain the cold start in one sentence.", "Write a haiku about GPUs.",
            "How much does an idle GPU cost?", "Summarise the architecture."]
 
@@ -106,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshot", type=Path, help="save the window to this PNG at the end")
     parser.add_argument("--no-switch", action="store_true", help="stay on the AWS backend")
     parser.add_argument("--markdown", action="store_true", help="Markdown answers (rendered when complete)")
+    parser.add_argument("--long-markdown", type=int, metavar="LINES", default=0,
+                        help="OpenAI answers of this many Markdown lines (e.g. 2000)")
     args = parser.parse_args(argv)
 
     xvfb = None
@@ -131,9 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         cloud = CloudProcess.start(APP_CLOUD_ARGS, home / "cloud")
         api = CloudApi(cloud).start()
         api.set_month_cost(4.12, [1.5, 2.62])
-    openai_srv = FakeOpenAI(reply=MARKDOWN_REPLY if args.markdown else
-                            "TL-FIF keeps a private TinyLlama on a GPU that runs only while you use it.",
-                            chunk_delay=0.01).start()
+    if args.long_markdown:
+        openai_srv = FakeOpenAI(chunks=long_markdown(args.long_markdown), chunk_delay=0.002).start()
+    else:
+        openai_srv = FakeOpenAI(reply=MARKDOWN_REPLY if args.markdown else
+                                "TL-FIF keeps a private TinyLlama on a GPU that runs only while you use it.",
+                                chunk_delay=0.01).start()
     timings = Timings(cost_interval_s=0.2, ping_interval_s=1.0, result_poll_start_s=0.02, result_poll_cap_s=0.1)
     kwargs = {"endpoints": api.endpoints()} if api else {}
     handles = []
@@ -147,10 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         timings = replace(timings, cost_interval_s=1.0)  # the API allows 5 requests/s per user
     os.environ["TLFIF_CONFIG"] = str(home / "tl-fif.ini")
     os.environ["TLFIF_DATA_DIR"] = str(home / "data")  # the chat history, away from the user's
-    settings = replace(Settings(), openai_base_url=openai_srv.base_url, openai_model="gpt-4o-mini")
+    settings = replace(Settings(), openai_base_url=openai_srv.base_url, openai_model="gpt-4o-mini",
+                       backend="openai" if args.long_markdown else "aws")
     root = tk.Tk()
     app = Application(root, settings=settings, timings=timings, env={"OPENAI_API_KEY": "sk-bench"}, **kwargs)
-    bench = Bench(root, app, args.prompts, switch=not args.no_switch, markdown=args.markdown)
+    bench = Bench(root, app, args.prompts, switch=not (args.no_switch or args.long_markdown), markdown=args.markdown)
     try:
         app.start()
         root.update()
@@ -160,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         root.after(HEARTBEAT_MS, bench.heartbeat)
         root.after(200, bench.next_prompt)
-        root.after(180_000, root.quit)  # never hang
+        root.after(600_000 if args.long_markdown else 180_000, root.quit)  # never hang
         root.mainloop()
         elapsed = time.perf_counter() - started
         if args.screenshot:

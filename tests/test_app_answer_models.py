@@ -101,31 +101,43 @@ def test_stats_line_tolerates_odd_stored_dicts():
 
 # --- Markdown -----------------------------------------------------------------------------------------------------
 def test_fenced_code_block_gets_a_header_and_its_text_verbatim():
-    text = "Install it:\n```sh\npip install **not bold**\n  indented\n```\nDone."
+    text = "Install it:\n```\npip install **not bold**\n  indented\n```\nDone."
     assert markdown.parse(text) == [
         ("Install it:\n", ()),
-        ("sh\n", (markdown.CODE_HEAD,)),
+        ("code\n", (markdown.CODE_HEAD,)),
         ("pip install **not bold**\n  indented\n", (markdown.CODE_BLOCK,)),
         ("Done.", ()),
     ]
 
 
-def test_unclosed_fence_runs_to_the_end_and_a_plain_fence_is_labelled_code():
+def test_unclosed_fence_runs_to_the_end():
     assert markdown.parse("~~~\nx = 1\ny = 2") == [("code\n", (markdown.CODE_HEAD,)),
                                                     ("x = 1\ny = 2", (markdown.CODE_BLOCK,))]
 
 
-def test_two_blocks_stay_two_segments():
-    segments = markdown.parse("```\na\n```\n```py\nb\n```")
-    assert [s for s in segments if markdown.CODE_BLOCK in s[1]] == [("a\n", (markdown.CODE_BLOCK,)),
-                                                                      ("b", (markdown.CODE_BLOCK,))]
+def test_a_known_language_is_highlighted_by_token_type_and_the_code_stays_verbatim():
+    code = "def f(x):\n    return 'hi'  # note\n"
+    segments = markdown.parse(f"```python\n{code}```\nafter")
+    assert segments[0] == ("python\n", (markdown.CODE_HEAD,))
+    runs = [(text, tags) for text, tags in segments if markdown.CODE_BLOCK in tags]
+    assert "".join(text for text, _ in runs) == code
+    tag_of = {text: tags[1] for text, tags in runs if len(tags) > 1}
+    assert tag_of["def"] == tag_of["return"] == "md_tok_keyword" and tag_of["f"] == "md_tok_function"
+    assert tag_of["'hi'"] == "md_tok_string" and tag_of["# note"] == "md_tok_comment"
+    assert set(tag_of.values()) <= set(markdown.TOKEN_TAG_NAMES)
 
 
-def test_inline_bold_italic_code_and_their_combinations():
-    assert markdown.parse("a **b** *c* _d_ ***e*** `f*g*` **h *i* j** __k__") == [
+def test_an_unknown_language_is_one_plain_run():
+    assert markdown.parse("```nosuchlang\na b\n```") == [("nosuchlang\n", (markdown.CODE_HEAD,)),
+                                                          ("a b", (markdown.CODE_BLOCK,))]
+
+
+def test_inline_bold_italic_code_strike_and_their_combinations():
+    assert markdown.parse("a **b** *c* _d_ ***e*** `f*g*` **h *i* j** __k__ ~~l~~") == [
         ("a ", ()), ("b", ("md_bold",)), (" ", ()), ("c", ("md_italic",)), (" ", ()), ("d", ("md_italic",)),
         (" ", ()), ("e", ("md_bold_italic",)), (" ", ()), ("f*g*", ("md_code",)), (" ", ()), ("h ", ("md_bold",)),
-        ("i", ("md_bold_italic",)), (" j", ("md_bold",)), (" ", ()), ("k", ("md_bold",)),
+        ("i", ("md_bold_italic",)), (" j", ("md_bold",)), (" ", ()), ("k", ("md_bold",)), (" ", ()),
+        ("l", ("md_strike",)),
     ]
 
 
@@ -134,22 +146,48 @@ def test_markers_without_a_partner_stay_as_typed(text):
     assert markdown.parse(text) == [(text, ())]
 
 
-def test_headings_and_lists():
-    text = "# Title\n### Small ##\n- one **bold**\n  * nested\n1. first\n10) tenth\n#hashtag"
+def test_headings_and_nested_lists_take_the_deepest_level():
+    text = "# Title\n### Small ##\n- one **bold**\n  * nested\n\n1. first\n2. second\n\n#hashtag"
     assert markdown.parse(text) == [
         ("Title\n", ("md_h1",)),
         ("Small\n", ("md_h3",)),
         ("• one ", ("md_list1",)), ("bold", ("md_list1", "md_bold")), ("\n", ("md_list1",)),
         ("• nested\n", ("md_list2",)),
-        ("1. first\n10) tenth\n", ("md_list1",)),
-        ("#hashtag", ()),
+        ("\n", ()),
+        ("1. first\n2. second\n", ("md_list1",)),
+        ("\n#hashtag", ()),
     ]
 
 
+def test_a_link_carries_its_url_and_a_bare_one_stays_text():
+    segments = markdown.parse("See [the docs](https://example.com/a?b=1) or https://plain.example")
+    links = [(text, tags) for text, tags in segments if markdown.LINK in tags]
+    assert links == [("the docs", (markdown.LINK, "href:https://example.com/a?b=1"))]
+    assert markdown.href_of(links[0][1]) == "https://example.com/a?b=1" and markdown.href_of(("md_bold",)) is None
+
+
+def test_an_unsafe_link_is_not_a_link():
+    assert not [tags for _, tags in markdown.parse("[x](javascript:alert(1))") if markdown.LINK in tags]
+
+
+def test_a_table_is_laid_out_in_aligned_columns():
+    text = "| name | n |\n|:-----|--:|\n| long name | 1 |\n| x | 22 |\n\nafter"
+    segments = markdown.parse(text)
+    table = "".join(t for t, tags in segments if markdown.TABLE in tags)
+    assert table.splitlines() == ["name      │  n", "──────────┼───", "long name │  1", "x         │ 22"]
+    assert [t for t, tags in segments if markdown.TABLE_HEAD in tags] == ["name      │  n\n"]
+    assert segments[-1] == ("\nafter", ())
+
+
+def test_a_quote_and_a_rule():
+    assert markdown.parse("> said\n> so\n\n---\nend") == [("said\nso\n", ("md_quote",)),
+                                                          ("\n" + markdown.RULE + "\nend", ())]
+
+
 def test_joined_segments_are_the_text_without_the_markers():
-    text = "## Plan\n1. Read `cfg.ini`\n2. Run **make test**\n\n```bash\nmake test\n```\nThat's *it*.\n"
+    text = "## Plan\n1. Read `cfg.ini`\n2. Run **make test**\n\n```\nmake test\n```\nThat's *it*.\n"
     shown = markdown.plain_text(markdown.parse(text))
-    assert shown == "Plan\n1. Read cfg.ini\n2. Run make test\n\nbash\nmake test\nThat's it.\n"
+    assert shown == "Plan\n1. Read cfg.ini\n2. Run make test\n\ncode\nmake test\nThat's it.\n"
 
 
 def test_plain_text_passes_through_unchanged():

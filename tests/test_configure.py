@@ -9,7 +9,7 @@ import pytest
 
 from app import cli
 from app.models.settings import BACKEND_OPENAI, DEFAULT_REDIRECT_PORT, AwsSettings, Settings
-from app.cli import stack_outputs
+from app.services import stack_outputs
 from app.services import config_file
 from support.cfn_support import ROOT_TEMPLATE, load
 

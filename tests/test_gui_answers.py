@@ -151,3 +151,48 @@ def test_openai_answer_shows_its_token_cost_or_cost_unknown(gui, api):
         d.app.store.current = replace(d.app.store.current, openai_model="my-local-llama")
         rid2 = d.ask("and you")
         assert w.output.meta_text(rid2).endswith("cost unknown · my-local-llama")
+
+
+RICH_REPLY = ("See [the docs](https://example.com/docs?x=1).\n\n| name | n |\n|:--|--:|\n| long name | 1 |\n"
+              "| x | 22 |\n\n```python\ndef f():\n    return 'hi'\n```\n~~old~~")
+
+
+def test_links_tables_and_highlighted_code_render_and_a_click_opens_the_browser(gui, api, monkeypatch):
+    import webbrowser
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, new=0, autoraise=True: opened.append(url) or True)
+    d = gui()
+    out = d.window.output
+    rid = d.ask("Reply:\n" + RICH_REPLY)
+    assert tagged(out, "md_link") == ["the docs"] and tagged(out, "md_strike") == ["old"]
+    table = "".join(tagged(out, "md_table")).splitlines()
+    assert table == ["name      │  n", "──────────┼───", "long name │  1", "x         │ 22"]
+    assert tkfont.Font(font=out.tag_cget("md_table", "font")).metrics("fixed"), "tables are monospace"
+    assert tagged(out, "md_tok_keyword") == ["def", "return"] and tagged(out, "md_tok_string") == ["'hi'"]
+    assert out.tag_cget("md_tok_keyword", "foreground") != out.tag_cget("md_tok_string", "foreground")
+    [code_copy] = out.code_copy_buttons[rid]
+    code_copy.invoke()
+    assert d.root.clipboard_get() == "def f():\n    return 'hi'"
+
+    start = out.tag_ranges("md_link")[0]
+    out.see(start)
+    d.update(0.1)
+    x, y, w, h = out.bbox(f"{start} + 2 chars")
+    out.event_generate("<Motion>", x=x + 1, y=y + h // 2)
+    out.event_generate("<Button-1>", x=x + 1, y=y + h // 2)
+    d.until(lambda: opened, 5, "the browser opened")
+    assert opened == ["https://example.com/docs?x=1"]
+
+
+def test_only_web_and_mail_links_are_opened(gui, api, monkeypatch):
+    import webbrowser
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, new=0, autoraise=True: opened.append(url) or True)
+    d = gui()
+    d.app.bus.send("ui.open_link", url="ssh://attacker.example/x")
+    d.app.bus.send("ui.open_link", url="mailto:someone@example.com")
+    d.until(lambda: opened, 5, "the mail link opened")
+    d.update(0.2)
+    assert opened == ["mailto:someone@example.com"]

@@ -243,3 +243,15 @@ def test_a_corrupt_settings_file_is_kept_aside_with_a_warning(gui, home):
     assert "was unreadable" in d.window.output.get("1.0", "end"), "the warning stays visible in the pane"
     assert list(home.glob(".tl-fif.ini.corrupt-*"))
     assert d.window.toolbar.idle_var.get() == "5"
+
+
+def test_one_bad_value_falls_back_alone_and_the_aws_settings_stay(gui, home):
+    ini = home / ".tl-fif.ini"
+    ini.write_text("[app]\nidle = 99\nbackend = aws\nfuture_knob = on\n\n[aws]\nregion = eu-west-1\n")
+    d = gui()
+    d.update(0.3)
+    shown = d.window.output.get("1.0", "end")
+    assert "[app] idle = '99'" in shown, "the notice names the key and the value"
+    assert ini.exists() and not list(home.glob(".tl-fif.ini.corrupt-*")), "only an unparseable file moves aside"
+    assert d.window.toolbar.idle_var.get() == "5"
+    assert "region = eu-west-1" in ini.read_text() and "future_knob = on" in ini.read_text()

@@ -157,13 +157,13 @@ def test_history_survives_a_restart_and_exports(gui, local_cloud, tmp_path, home
     d.close()
 
     (home / ".tl-fif.ini").write_text("[app]\nidle = eleven\n")
-    again = gui(local_cloud, settings=None)  # loads the (now corrupt) settings file: a notice at start-up
+    again = gui(local_cloud, settings=None)  # loads the settings file with a bad value: a notice at start-up
     w = again.window
     again.until(lambda: "and this too" in w.output.get("1.0", "end"), 10, "the latest chat open after a restart")
     assert tree_titles(again) == ["remember this"]
     text = w.output.get("1.0", "end")
     assert "You said: remember this" in text and "You said: and this too" in text
-    assert "Settings file" in text, "a start-up notice stays above the chat opened at start"
+    assert "Settings: [app] idle = 'eleven'" in text, "a start-up notice stays above the chat opened at start"
     chat = again.app.chats.current
     assert [e.prompt for e in chat.exchanges] == ["remember this", "and this too"]
 

@@ -88,6 +88,17 @@ class OpenAiApiClient(Backend):
     def set_key(self, key: str) -> None:
         self._key = key.strip() or None
 
+    def list_models(self, base_url: str) -> list[str]:
+        """Worker thread: the model ids the key in memory can use at `base_url` ('' : api.openai.com), sorted.
+        Raises KeyNeeded without a key, BackendError (the message says why) when the server refuses."""
+        key = self._api_key()
+        if not key:
+            raise KeyNeeded(f"{self.tag} no API key (set {ENV_API_KEY} or enter one when asked)")
+        try:
+            return sorted(model.id for model in self._client(key, base_url).models.list())
+        except openai.APIError as err:
+            raise BackendError(f"{self.tag} cannot list the models: {_message(err)}") from None
+
     # --- Backend ----------------------------------------------------------------------------------------------------
     def run(self, request: PromptRequest, events: JobEvents) -> Reply:
         return self._follow(self._open_stream(request, events), events)

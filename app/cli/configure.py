@@ -13,7 +13,7 @@ from dataclasses import asdict, replace
 from urllib.parse import urlparse
 
 from app.models.settings import AwsSettings
-from app.cli import stack_outputs
+from app.services import stack_outputs
 from app.services import config_file
 
 PROG = "tl-fif configure"

@@ -26,6 +26,7 @@ from app.models.chat import (Chat, ChatContext, ChatSummary, ParamError, check_c
                              exchange_record, listing)
 from app.models.context import context_budget, history_turns, trim_history
 from app.models.exchange import ExchangeLedger
+from app.models.search import RESULT_LIMIT, fts_query
 from app.models.settings import Settings
 from app.services import chat_export
 from app.services.history_store import HistoryStore, chat_row
@@ -56,6 +57,7 @@ class ChatController:
         self.ready = False                        # the store has been opened and listed
         self._loading: str | None = None          # the chat being read for opening
         self._auto_open = False                   # that read was not the user's click: switch only to an empty chat
+        self._reveal: str | None = None           # the exchange to scroll to once its chat is shown (a search hit)
         self._closed = False
         bus.subscribe_table({
             "ui.new_chat": self.on_new_chat,
@@ -64,6 +66,8 @@ class ChatController:
             "ui.delete_chat": self.on_delete_chat,
             "ui.chat_settings": self.on_chat_settings,
             "ui.export_chat": self.on_export_chat,
+            "ui.search": self.on_search,
+            "ui.open_search_hit": self.on_open_search_hit,
             "job.submitted": self.on_submitted,
             "job.done": self.on_ended,
             "job.cancelled": self.on_ended,
@@ -137,6 +141,16 @@ class ChatController:
         log.info("[history] exported chat %s to %s", chat_id, path)
         self._outbox.post("chat.exported", path=path, error="")
 
+    def _search(self, query: str, match: str) -> None:
+        try:
+            hits = self._store.search(match, RESULT_LIMIT) if self._store else []
+        except sqlite3.Error as err:
+            log.warning("[history] search for %r failed: %s", query, err)
+            self._outbox.post("search.results", query=query, hits=[], error=f"The search failed: {err}")
+            return
+        error = "" if self._store and self._store.searchable else "Search is not available in this history."
+        self._outbox.post("search.results", query=query, hits=hits, error=error)
+
     def _close_store(self) -> None:
         if self._store:
             self._store.close()
@@ -162,7 +176,11 @@ class ChatController:
 
     def _publish_opened(self) -> None:
         chat = self.current
-        shown = chat.exchanges[-self._render_limit:] if self._render_limit else []
+        first = max(len(chat.exchanges) - self._render_limit, 0) if self._render_limit else len(chat.exchanges)
+        ids = [e.request_id for e in chat.exchanges]
+        if self._reveal in ids:  # a search hit older than the exchanges shown: show from it on
+            first = min(first, ids.index(self._reveal))
+        shown = chat.exchanges[first:]
         self._bus.send("chat.opened", chat_id=chat.id, title=chat.title,
                        exchanges=[exchange_record(e) for e in shown], hidden=len(chat.exchanges) - len(shown),
                        system=chat.params.system, temperature=chat.params.temperature,
@@ -179,6 +197,12 @@ class ChatController:
         self.current = chat
         self._publish_opened()
         self._publish_listed()
+        self._send_reveal()
+
+    def _send_reveal(self) -> None:
+        reveal, self._reveal = self._reveal, None
+        if reveal and any(e.request_id == reveal for e in self.current.exchanges):
+            self._bus.send("chat.reveal", request_id=reveal)
 
     def _refuse_if_busy(self) -> bool:
         if self._busy():
@@ -296,6 +320,25 @@ class ChatController:
             self._bus.send("chat.exported", path=path, error=MISSING)
             return
         self._submit(self._export_chat, chat_id, snapshot, path)
+
+    def on_search(self, query: str) -> None:
+        match = fts_query(query)
+        if match is None:
+            self._bus.send("search.results", query=query, hits=[], error="")
+            return
+        self._submit(self._search, query, match)
+
+    def on_open_search_hit(self, chat_id: str, request_id: str) -> None:
+        if chat_id == self.current.id:
+            self._reveal = request_id
+            if not self._busy():
+                self._publish_opened()  # the hit may be older than the exchanges shown
+            self._send_reveal()
+            return
+        if self._refuse_if_busy():
+            return
+        self._reveal = request_id
+        self._request(chat_id, auto=False)
 
     # --- prompts ------------------------------------------------------------------------------------------------------
     def context_for(self, prompt: str) -> ChatContext:

@@ -4,6 +4,8 @@
     [aws]     api_url, client_id, auth_domain, region, redirect_port
     [openai]  model, base_url
     [chat]    context_tokens = 2048   (the model's context window; the chat history is trimmed to fit)
+    [local]   model = /path/to/model.gguf
+Keys this version does not know are kept when the app saves.
 
 Also where the app's data lives (`data_dir()`: the chat history; overridable with TLFIF_DATA_DIR).
 """
@@ -47,19 +49,19 @@ def history_path() -> Path:
 @dataclass(frozen=True)
 class LoadResult:
     settings: Settings
-    warning: str | None = None  # set when the file was unreadable and moved aside
+    warning: str | None = None  # every notice for the UI, one per line (None: the file was read as it is)
 
 
 def load(path: Path | None = None) -> LoadResult:
-    """Missing → defaults. Corrupt → defaults, the file renamed aside, and a warning for the UI."""
+    """Missing → defaults. A bad value → that setting's default alone, with a notice naming the key and the value.
+    Only a file configparser cannot read → defaults, the file renamed aside, and a notice saying where."""
     path = path or config_path()
     if not path.exists():
         return LoadResult(Settings())
     parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read(path, encoding="utf-8")
-        return LoadResult(_from_parser(parser))
-    except (configparser.Error, UnicodeDecodeError, ValueError) as err:
+    except (configparser.Error, UnicodeDecodeError) as err:
         aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
         try:
             path.rename(aside)
@@ -68,44 +70,81 @@ def load(path: Path | None = None) -> LoadResult:
             where = "left in place"
         return LoadResult(Settings(), warning=f"Settings file {path} was unreadable ({err}); "
                                               f"using defaults, the old file is {where}.")
+    notices: list[str] = []
+    settings = _from_parser(parser, notices)
+    return LoadResult(settings, warning="\n".join(notices) or None)
 
 
-def _from_parser(parser: configparser.ConfigParser) -> Settings:
+def _backend(value: str) -> str:
+    if value not in (BACKEND_AWS, BACKEND_OPENAI):
+        raise ValueError(f"backend must be {BACKEND_AWS} or {BACKEND_OPENAI}")
+    return value
+
+
+def _port(value: str) -> int:
+    port = int(value.strip())
+    if not 1 <= port <= 65535:
+        raise ValueError("redirect_port must be a port number from 1 to 65535")
+    return port
+
+
+def _from_parser(parser: configparser.ConfigParser, notices: list[str]) -> Settings:
+    """Each key read on its own: a value its check refuses becomes the default, with a notice."""
     defaults = Settings()
-    idle = check_idle(parser.get("app", "idle", fallback=str(defaults.idle)))
-    backend = parser.get("app", "backend", fallback=defaults.backend)
-    if backend not in (BACKEND_AWS, BACKEND_OPENAI):
-        raise ValueError(f"backend must be {BACKEND_AWS} or {BACKEND_OPENAI}, not {backend!r}")
+
+    def read(section: str, key: str, default, check=str):
+        if not parser.has_option(section, key):
+            return default
+        raw = parser.get(section, key)
+        try:
+            return check(raw)
+        except (TypeError, ValueError) as err:
+            notices.append(f"Settings: [{section}] {key} = {raw!r} is not valid ({err}); using {default!r}.")
+            return default
+
     aws = AwsSettings(
-        api_url=parser.get("aws", "api_url", fallback=""),
-        client_id=parser.get("aws", "client_id", fallback=""),
-        auth_domain=parser.get("aws", "auth_domain", fallback=""),
-        region=parser.get("aws", "region", fallback=""),
-        redirect_port=parser.getint("aws", "redirect_port", fallback=AwsSettings.redirect_port),
+        api_url=read("aws", "api_url", ""),
+        client_id=read("aws", "client_id", ""),
+        auth_domain=read("aws", "auth_domain", ""),
+        region=read("aws", "region", ""),
+        redirect_port=read("aws", "redirect_port", AwsSettings.redirect_port, _port),
     )
-    return Settings(idle=idle, backend=backend, aws=aws,
-                    openai_model=parser.get("openai", "model", fallback=defaults.openai_model),
-                    openai_base_url=parser.get("openai", "base_url", fallback=""),
-                    keep_warm_max_minutes=check_keep_warm_max(parser.get(
-                        "app", "keep_warm_max_minutes", fallback=str(defaults.keep_warm_max_minutes))),
-                    context_tokens=check_context_tokens(parser.get("chat", "context_tokens",
-                                                                   fallback=str(defaults.context_tokens))))
+    return Settings(idle=read("app", "idle", defaults.idle, check_idle),
+                    backend=read("app", "backend", defaults.backend, _backend), aws=aws,
+                    openai_model=read("openai", "model", defaults.openai_model),
+                    openai_base_url=read("openai", "base_url", ""),
+                    keep_warm_max_minutes=read("app", "keep_warm_max_minutes", defaults.keep_warm_max_minutes,
+                                               check_keep_warm_max),
+                    context_tokens=read("chat", "context_tokens", defaults.context_tokens, check_context_tokens),
+                    local_model=read("local", "model", defaults.local_model))
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
     """Write atomically (temp file + rename) so a crash never leaves half a file."""
     path = path or config_path()
-    parser = configparser.ConfigParser(interpolation=None)
-    parser["app"] = {"idle": str(settings.idle), "backend": settings.backend,
-                     "keep_warm_max_minutes": str(settings.keep_warm_max_minutes)}
-    parser["aws"] = {"api_url": settings.aws.api_url, "client_id": settings.aws.client_id,
+    parser = _existing(path)
+    parser.read_dict({"app": {"idle": str(settings.idle), "backend": settings.backend,
+                     "keep_warm_max_minutes": str(settings.keep_warm_max_minutes)}})
+    parser.read_dict({"aws": {"api_url": settings.aws.api_url, "client_id": settings.aws.client_id,
                      "auth_domain": settings.aws.auth_domain, "region": settings.aws.region,
-                     "redirect_port": str(settings.aws.redirect_port)}
-    parser["openai"] = {"model": settings.openai_model, "base_url": settings.openai_base_url}
-    parser["chat"] = {"context_tokens": str(settings.context_tokens)}
+                     "redirect_port": str(settings.aws.redirect_port)}})
+    parser.read_dict({"openai": {"model": settings.openai_model, "base_url": settings.openai_base_url}})
+    parser.read_dict({"chat": {"context_tokens": str(settings.context_tokens)}})
+    if settings.local_model or parser.has_section("local"):
+        parser.read_dict({"local": {"model": settings.local_model}})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         parser.write(fh)
     os.replace(tmp, path)
     return path
+
+
+def _existing(path: Path) -> configparser.ConfigParser:
+    """The file as it is, so keys and sections this version does not know survive a save (empty if unreadable)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError, OSError):
+        return configparser.ConfigParser(interpolation=None)
+    return parser

@@ -5,6 +5,10 @@
                    backend_label, model, started_at, finished_at, latency_ms, tokens, status (done | failed |
                    cancelled | pending), error, idle, stats (JSON: TTFT, tokens/s, cost… — app.models.answer_stats)
 
+    exchanges_fts  FTS5 index of exchanges' prompt and answer (external content: rowid = exchanges.seq), kept in step
+                   by triggers; an index that is missing (a history from before search) is built from the exchanges
+                   when the file is opened. It is an index, not data: the schema version stays 1.
+
 A `HistoryStore` is used from ONE thread (the chat controller's store worker): sqlite3 enforces it. Times are
 epoch seconds. `HistoryStore.open(path)` never raises for a bad file: a file that is not a readable TL-FIF history
 (garbage, corrupt pages, another program's database, a newer schema) is renamed aside to
@@ -22,6 +26,7 @@ from pathlib import Path
 
 from app.models.chat import (RECORD_FIELDS, Chat, ChatParams, ChatSummary, exchange_from_record)
 from app.models.exchange import FAILED, PENDING
+from app.models.search import HIT_END, HIT_START, SNIPPET_ELLIPSIS, SNIPPET_TOKENS, SearchHit
 
 log = logging.getLogger("tlfif.app.history")
 
@@ -61,6 +66,23 @@ CREATE TABLE exchanges (
 CREATE INDEX exchanges_by_conversation ON exchanges (conversation_id, seq);
 CREATE INDEX conversations_by_update ON conversations (updated_at);
 """
+# The search index and the triggers that keep it in step with `exchanges` (SQLite's external-content recipe).
+_SEARCH_SCHEMA = """
+CREATE VIRTUAL TABLE exchanges_fts USING fts5(prompt, answer, content='exchanges', content_rowid='seq',
+                                              tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER exchanges_fts_insert AFTER INSERT ON exchanges BEGIN
+    INSERT INTO exchanges_fts (rowid, prompt, answer) VALUES (new.seq, new.prompt, new.answer);
+END;
+CREATE TRIGGER exchanges_fts_delete AFTER DELETE ON exchanges BEGIN
+    INSERT INTO exchanges_fts (exchanges_fts, rowid, prompt, answer) VALUES ('delete', old.seq, old.prompt, old.answer);
+END;
+CREATE TRIGGER exchanges_fts_update AFTER UPDATE OF prompt, answer ON exchanges BEGIN
+    INSERT INTO exchanges_fts (exchanges_fts, rowid, prompt, answer) VALUES ('delete', old.seq, old.prompt, old.answer);
+    INSERT INTO exchanges_fts (rowid, prompt, answer) VALUES (new.seq, new.prompt, new.answer);
+END;
+INSERT INTO exchanges_fts (exchanges_fts) VALUES ('rebuild');
+"""
+_SEARCH_OBJECTS = {"exchanges_fts", "exchanges_fts_insert", "exchanges_fts_delete", "exchanges_fts_update"}
 _TABLES = {
     "conversations": ("id", "title", "renamed", "created_at", "updated_at", "system", "temperature", "max_tokens"),
     "exchanges": ("seq", "conversation_id", *RECORD_FIELDS),
@@ -97,6 +119,7 @@ class HistoryStore:
     def __init__(self, conn: sqlite3.Connection, path: Path | None):
         self._conn = conn
         self.path = path  # None: in memory (nothing survives the session)
+        self.searchable = False  # the search index is there (SQLite has FTS5)
 
     # --- opening --------------------------------------------------------------------------------------------------
     @classmethod
@@ -169,6 +192,28 @@ class HistoryStore:
             if not set(columns) <= have:
                 raise UnreadableStore(f"table {table} lacks columns {sorted(set(columns) - have)}")
         conn.execute("PRAGMA foreign_keys = ON")
+        self._prepare_search()
+
+    def _prepare_search(self) -> None:
+        """Create the search index (from the exchanges already saved) if it, or one of its triggers, is missing."""
+        conn = self._conn
+        have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'exchanges_fts%'")}
+        if _SEARCH_OBJECTS <= have:
+            self.searchable = True
+            return
+        try:
+            with conn:
+                for name in ("exchanges_fts_insert", "exchanges_fts_delete", "exchanges_fts_update"):
+                    conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+                conn.execute("DROP TABLE IF EXISTS exchanges_fts")
+                conn.executescript("BEGIN;" + _SEARCH_SCHEMA + "COMMIT;")
+        except sqlite3.OperationalError as err:  # an SQLite built without FTS5: chats work, search does not
+            log.warning("[history] no search index: %s", err)
+            self.searchable = False
+            return
+        self.searchable = True
+        log.info("[history] search index built from %s exchanges",
+                 conn.execute("SELECT count(*) FROM exchanges").fetchone()[0])
 
     def close(self) -> None:
         self._conn.close()
@@ -203,6 +248,20 @@ class HistoryStore:
                 exchange.status, exchange.error = FAILED, exchange.error or NO_ANSWER_SAVED
             chat.exchanges.append(exchange)
         return chat
+
+    def search(self, match: str, limit: int) -> list[SearchHit]:
+        """Exchanges whose prompt or answer match the FTS5 query `match` (`app.models.search.fts_query`), newest
+        first (by save order), each with a snippet whose hits are wrapped in HIT_START / HIT_END."""
+        if not self.searchable:
+            return []
+        rows = self._conn.execute(
+            "SELECT e.conversation_id, c.title, e.request_id, e.started_at, f.snippet FROM "
+            f" (SELECT rowid, snippet(exchanges_fts, -1, ?, ?, ?, {SNIPPET_TOKENS}) AS snippet FROM exchanges_fts "
+            "   WHERE exchanges_fts MATCH ? ORDER BY rowid DESC LIMIT ?) AS f "
+            "JOIN exchanges AS e ON e.seq = f.rowid JOIN conversations AS c ON c.id = e.conversation_id "
+            "ORDER BY f.rowid DESC", (HIT_START, HIT_END, SNIPPET_ELLIPSIS, match, limit))
+        return [SearchHit(chat_id=r[0], chat_title=r[1], request_id=r[2], started_at=r[3], snippet=r[4])
+                for r in rows]
 
     # --- writing (each call one small transaction) -----------------------------------------------------------------
     def save_chat(self, row: dict) -> None:

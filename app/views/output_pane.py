@@ -1,10 +1,11 @@
 """OutputPane: read-only ScrolledText; each exchange with time stamp and backend name; the answer grows in place as
-job.progress arrives. When it is complete (or stopped) it is rendered as Markdown (app.models.markdown: code blocks
-in monospace with a Copy button, bold/italic/lists/headings) and the stats line goes under it (TTFT, tok/s, total,
-cold start, cost: app.models.answer_stats) with a Copy button for the whole answer.
+job.progress arrives. When it is complete (or stopped) the stats line goes under it (TTFT, tok/s, total, cold
+start, cost: app.models.answer_stats) with a Copy button for the whole answer, and it is rendered as Markdown
+(app.models.markdown: highlighted code blocks in monospace with a Copy button, tables, links that open on click…).
 
-Rendering happens once, on the final text: while the answer grows it is plain text appended at the end (no
-re-layout, no flicker; the pane stays within the stall budget, bench/gui_stall.py)."""
+Rendering happens once, on the final text, and in two halves that each fit the stall budget (bench/gui_stall.py):
+the parse on the RenderController's worker thread (`answer.rendered`), then the insert here, RENDER_SLICE_S of
+it per after() tick. While the answer grows it is plain text appended at the end (no re-layout, no flicker)."""
 from __future__ import annotations
 
 import time
@@ -17,10 +18,11 @@ from tlfif_common import api
 from app.bus import Bus
 from app.models import markdown
 from app.models.answer_stats import stats_line
-from app.views import styles
+from app.views import styles, theme
 
-CODE_BACKGROUND = "#f2f3f5"
 COPIED_FEEDBACK_MS = 1200
+RENDER_SLICE_S = 0.008  # Tk time spent inserting a rendered answer per tick (then the pump and the clock run)
+RENDER_STEP = 40  # segments per insert call within a slice
 
 
 class OutputPane(ScrolledText):
@@ -32,8 +34,13 @@ class OutputPane(ScrolledText):
         self.tag_configure("meta", foreground=styles.MUTED_COLOR, font="TkSmallCaptionFont")
         self.tag_configure("stopped", foreground="#8a5a00", font="TkSmallCaptionFont")
         self.tag_configure("error", foreground=styles.HINT_COLOR)
+        self._bus = bus
         self._fonts = self._markdown_tags()
         self._answers: dict[str, str] = {}
+        self._final: dict[str, str] = {}  # request id → the answer shown as plain text, waiting for its render
+        self._rendering: dict[str, str] = {}  # request id → the after id of its next batch
+        self.rendered: set[str] = set()  # request ids shown as Markdown
+        self._reveal: str | None = None  # the exchange a search hit scrolled to: kept in view while answers render
         self._bulk = False
         self._notices: list[str] = []  # shown since the pane was last cleared
         self._stopping: set[str] = set()
@@ -53,7 +60,12 @@ class OutputPane(ScrolledText):
             "auth.failed": self.on_notice,
             "chat.warning": self.on_notice,
             "chat.opened": self.on_chat_opened,
+            "answer.rendered": self.on_rendered,
+            "chat.reveal": self.on_reveal,
         })
+        self.tag_bind(markdown.LINK, "<Button-1>", self._on_link_click)
+        self.tag_bind(markdown.LINK, "<Enter>", lambda _e: self.configure(cursor="hand2"))
+        self.tag_bind(markdown.LINK, "<Leave>", lambda _e: self.configure(cursor=""))
 
     # --- editing a read-only widget ---------------------------------------------------------------------------------
     def _edit(self, fn) -> None:
@@ -82,6 +94,8 @@ class OutputPane(ScrolledText):
         def sized(delta: int) -> int:  # Tk sizes are points (> 0) or pixels (< 0)
             return size + delta if size > 0 else size - delta
 
+        colours = theme.palette()
+        code_bg = colours["code_background"]
         fonts = {
             "h1": tkfont.Font(self, family=base["family"], size=sized(5), weight="bold"),
             "h2": tkfont.Font(self, family=base["family"], size=sized(3), weight="bold"),
@@ -98,12 +112,24 @@ class OutputPane(ScrolledText):
         self.tag_configure(markdown.BOLD, font=fonts["bold"])
         self.tag_configure(markdown.ITALIC, font=fonts["italic"])
         self.tag_configure(markdown.BOLD_ITALIC, font=fonts["bold_italic"])
-        self.tag_configure(markdown.CODE, font=fonts["code"], background=CODE_BACKGROUND)
-        self.tag_configure(markdown.CODE_BLOCK, font=fonts["code"], background=CODE_BACKGROUND, lmargin1=10,
+        self.tag_configure(markdown.STRIKE, overstrike=True)
+        self.tag_configure(markdown.QUOTE, foreground=colours["quote"], lmargin1=16, lmargin2=16)
+        self.tag_configure(markdown.CODE, font=fonts["code"], background=code_bg)
+        self.tag_configure(markdown.TABLE, font=fonts["code"], wrap="none", lmargin1=10, lmargin2=10)
+        self.tag_configure(markdown.TABLE_HEAD, foreground=colours["table_head"])
+        self.tag_configure(markdown.CODE_BLOCK, font=fonts["code"], background=code_bg, lmargin1=10,
                            lmargin2=10, rmargin=10, wrap="char")
         self.tag_configure(markdown.CODE_HEAD, font="TkSmallCaptionFont", foreground=styles.MUTED_COLOR,
-                           background=CODE_BACKGROUND, lmargin1=10, lmargin2=10, spacing1=4)
+                           background=code_bg, lmargin1=10, lmargin2=10, spacing1=4)
+        for tag in markdown.TOKEN_TAG_NAMES:
+            self.tag_configure(tag, foreground=colours[tag])
+        self.tag_configure(markdown.LINK, foreground=colours["link"], underline=True)
         return fonts
+
+    def _on_link_click(self, event) -> None:
+        url = markdown.href_of(self.tag_names(f"@{event.x},{event.y}"))
+        if url:
+            self._bus.send("ui.open_link", url=url)
 
     # --- Markdown and Copy ------------------------------------------------------------------------------------------
     def copy_to_clipboard(self, text: str) -> None:
@@ -122,36 +148,106 @@ class OutputPane(ScrolledText):
         button.configure(command=copy)
         return button
 
-    def render_answer(self, request_id: str, text: str) -> None:
-        """Replace the answer of `request_id` with `text` rendered as Markdown (call inside `_edit`)."""
-        start, end = f"a0_{request_id}", f"a1_{request_id}"
-        self.delete(start, end)
-        segments = markdown.parse(text)
-        buttons: list[tk.Button] = []
+    def render_answer(self, request_id: str, segments: list[markdown.Segment]) -> None:
+        """Replace the answer of `request_id` with `segments`, a few milliseconds' worth of them per tick."""
+        self._cancel_render(request_id)
+        at_bottom = self.yview()[1] >= 0.999
+        self._raw_edit(lambda: self.delete(f"a0_{request_id}", f"a1_{request_id}"))
+        self.code_copy_buttons[request_id] = []
+        self._render_batch(request_id, segments, 0, at_bottom)
+
+    def _render_batch(self, request_id: str, segments: list[markdown.Segment], start: int, at_bottom: bool) -> None:
+        self._rendering.pop(request_id, None)
+        if f"a1_{request_id}" not in self.mark_names():
+            return  # the pane was cleared meanwhile
+        deadline = time.perf_counter() + RENDER_SLICE_S
+        stop = start
+        while stop < len(segments) and time.perf_counter() < deadline:
+            stop = min(stop + RENDER_STEP, len(segments))
+            self._raw_edit(lambda a=start, b=stop: self._insert_segments(request_id, segments, a, b))
+            start = stop
+        if stop < len(segments):
+            self._rendering[request_id] = self.after(1, self._render_batch, request_id, segments, stop, at_bottom)
+            return
+        self.rendered.add(request_id)
+        if self._reveal:
+            self.on_reveal(self._reveal)
+        elif at_bottom:  # its own tick: scrolling lays out the whole new text
+            self._rendering[request_id] = self.after(1, self._scroll_to_end, request_id)
+
+    def _scroll_to_end(self, request_id: str) -> None:
+        self._rendering.pop(request_id, None)
+        self.see("end")
+
+    def _raw_edit(self, fn) -> None:
+        """Edit without following the end (rendering in slices scrolls once, at the end)."""
+        if self._bulk:
+            fn()
+            return
+        self.configure(state="normal")
+        try:
+            fn()
+        finally:
+            self.configure(state="disabled")
+
+    def _insert_segments(self, request_id: str, segments: list[markdown.Segment], start: int, stop: int) -> None:
+        end = f"a1_{request_id}"
+        buttons = self.code_copy_buttons[request_id]
         batch: list = []  # text, tags, text, tags, ...: one Tk insert call per run between Copy buttons
-        for k, (segment, tags) in enumerate(segments):
+        for k in range(start, stop):
+            segment, tags = segments[k]
             tags = ("answer", *tags)
             if markdown.CODE_HEAD not in tags:
                 batch += [segment, tags]
                 continue
-            following = segments[k + 1] if k + 1 < len(segments) else ("", ())
-            code = following[0] if markdown.CODE_BLOCK in following[1] else ""
+            code = []
+            for following, following_tags in segments[k + 1:]:  # the block's runs, up to what is not code
+                if markdown.CODE_BLOCK not in following_tags:
+                    break
+                code.append(following)
+            code_text = "".join(code)
             self.insert(end, *batch, segment.rstrip("\n"), tags)
             batch = ["\n", tags]
-            buttons.append(self._copy_button(code[:-1] if code.endswith("\n") else code))
+            buttons.append(self._copy_button(code_text[:-1] if code_text.endswith("\n") else code_text))
             self.window_create(end, window=buttons[-1], padx=8, pady=1)
         if batch:
             self.insert(end, *batch)
-        self.code_copy_buttons[request_id] = buttons
+
+    def _cancel_render(self, request_id: str) -> None:
+        after_id = self._rendering.pop(request_id, None)
+        if after_id:
+            self.after_cancel(after_id)
+        for button in self.code_copy_buttons.pop(request_id, []):
+            button.destroy()
+        self.rendered.discard(request_id)
+
+    def on_reveal(self, request_id) -> None:
+        """Scroll so that this exchange (a search hit) starts at the top."""
+        if f"x0_{request_id}" in self.mark_names():
+            self._reveal = request_id
+            self.yview(f"x0_{request_id}")
+
+    def on_rendered(self, request_id, text, segments) -> None:
+        if self._final.get(request_id) == text:
+            self.render_answer(request_id, segments)
 
     def _finish(self, request_id: str, text: str, meta: str, meta_tag: str) -> None:
-        """The final answer: rendered, the stats line under it, and a Copy for the whole answer."""
+        """The final answer: the stats line under it and a Copy for the whole answer (rendered on answer.rendered)."""
         self._stopping.discard(request_id)
-        if self._answers.pop(request_id, None) is None:
+        shown = self._answers.pop(request_id, None)
+        if shown is None:
             return
+        self._final[request_id] = text
 
         def finish():
-            self.render_answer(request_id, text)
+            # Plain until answer.rendered. After streaming it is shown already, give or take its end: only that
+            # changes (re-inserting a long answer would stall the window).
+            if text.startswith(shown):
+                self.insert(f"a1_{request_id}", text[len(shown):], "answer")
+            elif shown.startswith(text):
+                self.delete(f"a1_{request_id} - {len(shown) - len(text)} chars", f"a1_{request_id}")
+            else:
+                self._replace(f"a0_{request_id}", f"a1_{request_id}", text, "answer")
             self._replace(f"m0_{request_id}", f"m1_{request_id}", meta, meta_tag)
             if text:
                 button = self.answer_copy_buttons[request_id] = self._copy_button(text)
@@ -169,8 +265,12 @@ class OutputPane(ScrolledText):
     # --- outcomes ---------------------------------------------------------------------------------------------------
     def on_submitted(self, request_id, backend, backend_label, prompt, started_at) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(started_at))
+        if not self._bulk:
+            self._reveal = None
 
         def add():
+            self.mark_set(f"x0_{request_id}", "end-1c")
+            self.mark_gravity(f"x0_{request_id}", "left")
             self.insert("end", f"[{stamp}] You → {backend_label}\n", "header")
             self.insert("end", prompt + "\n", "prompt")
             answer_at = self.index("end-1c")
@@ -274,11 +374,17 @@ class OutputPane(ScrolledText):
             button.destroy()
         self.answer_copy_buttons.clear()
         self.code_copy_buttons.clear()
+        for after_id in self._rendering.values():
+            self.after_cancel(after_id)
+        self._rendering.clear()
+        self._final.clear()
+        self.rendered.clear()
+        self._reveal = None
         self._answers.clear()
         self._stopping.clear()
         self._edit(lambda: self.delete("1.0", "end"))
         for mark in self.mark_names():
-            if mark[:3] in ("a0_", "a1_", "m0_", "m1_"):
+            if mark[:3] in ("a0_", "a1_", "m0_", "m1_", "x0_"):
                 self.mark_unset(mark)
 
     def on_notice(self, message) -> None:

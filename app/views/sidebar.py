@@ -9,6 +9,7 @@ from typing import Callable
 
 from app.bus import Bus
 from app.models.chat import NEW_CHAT_TITLE, ChatParams, ChatSummary
+from app.models.folders import LastFolder
 from app.views import styles
 from app.views.chat_dialogs import ChatSettingsDialog, ConfirmDialog, RenameDialog
 
@@ -16,10 +17,11 @@ WIDTH = 220
 
 
 class Sidebar(ttk.Frame):
-    def __init__(self, parent, bus: Bus, *, modal_dialogs: bool = True):
+    def __init__(self, parent, bus: Bus, *, modal_dialogs: bool = True, folders: LastFolder | None = None):
         super().__init__(parent, padding=(8, 8, 0, 8), width=WIDTH)
         self._bus = bus
         self._modal = modal_dialogs
+        self.folders = folders or LastFolder()
         self.current_id = ""
         self.titles: dict[str, str] = {}
         defaults = ChatParams()
@@ -129,6 +131,7 @@ class Sidebar(ttk.Frame):
         if path is None:
             path = self.ask_export_path()
         if path:
+            self.folders.remember(str(path))
             self._bus.send("ui.export_chat", chat_id=self.current_id, path=str(path))
 
     def _ask_export_path(self) -> str:
@@ -137,7 +140,8 @@ class Sidebar(ttk.Frame):
             return ""
         name = re.sub(r"[^\w.-]+", "-", self._title()).strip("-.")[:60] or "chat"
         return filedialog.asksaveasfilename(parent=self.winfo_toplevel(), title="Export chat",
-                                            initialfile=f"{name}.md", defaultextension=".md",
+                                            initialdir=str(self.folders.path), initialfile=f"{name}.md",
+                                            defaultextension=".md",
                                             filetypes=[("Markdown", "*.md"), ("JSON", "*.json")]) or ""
 
     # --- outcomes -----------------------------------------------------------------------------------------------------

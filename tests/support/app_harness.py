@@ -149,7 +149,10 @@ def make_stack(tmp_path):
 # --- driving the real window ---------------------------------------------------------------------------------------
 KEYSYMS = {" ": "space", "\n": "Return", "?": "question", "!": "exclam", ".": "period", ",": "comma",
            "-": "minus", "'": "apostrophe", ":": "colon", "/": "slash", "*": "asterisk", "`": "grave",
-           "#": "numbersign", "_": "underscore"}
+           "#": "numbersign", "_": "underscore", "[": "bracketleft", "]": "bracketright", "(": "parenleft",
+           ")": "parenright", "|": "bar", "~": "asciitilde", "=": "equal", "&": "ampersand", "@": "at",
+           "<": "less", ">": "greater", "\"": "quotedbl", "+": "plus", "%": "percent", "$": "dollar",
+           "{": "braceleft", "}": "braceright", ";": "semicolon", "\\": "backslash", "^": "asciicircum"}
 
 
 class GuiDriver:
@@ -218,11 +221,17 @@ class GuiDriver:
                    if topic in ("job.done", "job.failed"))
 
     def ask(self, text: str, timeout: float = 30.0) -> str:
-        """Type a prompt, Ctrl+Enter, wait for its answer (done or failed); the request id."""
+        """Type a prompt, Ctrl+Enter, wait for its answer (done or failed) and, when there is one, its Markdown
+        rendering (parsed on a worker thread); the request id."""
         rid = self.send(text)
         self.until(lambda: self.ended(rid), timeout, f"the answer to {text!r}")
+        self.until(lambda: self.rendered_or_none(rid), timeout, f"the rendering of the answer to {text!r}")
         self.update()
         return rid
+
+    def rendered_or_none(self, rid: str) -> bool:
+        done = [data for data in self.recorder.of("job.done") if data["request_id"] == rid]
+        return not done or not done[-1]["text"] or rid in self.window.output.rendered
 
     def close(self) -> None:
         import gc
@@ -247,4 +256,8 @@ def gui(root, home):
     for driver in drivers:
         if not driver.app._closed:
             driver.close()
+    drivers.clear()
+    import gc
+
+    gc.collect()  # the test's windows are unreferenced now: collect their Tk variables here, on the Tk thread
     assert root.errors == [], f"Tk callbacks raised: {root.errors}"

@@ -32,7 +32,8 @@ def read_outputs(stack_name: str, *, region: str | None = None, client: Any = No
         where = client.meta.region_name
         stacks = client.describe_stacks(StackName=stack_name)["Stacks"]
     except NoRegionError:
-        raise StackError("no AWS region: pass --region (or set AWS_REGION / a profile region)") from None
+        raise StackError("no AWS region: give one (--region, the settings window, AWS_REGION or a profile "
+                         "region)") from None
     except NoCredentialsError:
         raise StackError("no AWS credentials: configure the AWS CLI (aws configure / aws sso login) first") from None
     except ClientError as err:
