@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from support.cfn_support import PROFILES, REPO, actions, all_stacks, app_stack, as_list, resources, statements, sub_text
+from support.cfn_support import PROFILES, actions, all_stacks, app_stack, as_list, resources, statements, sub_text
 from tlfif_common import names
 from tlfif_watcher.dr_selftest import DR_METRICS_NAMESPACE
 

@@ -140,7 +140,8 @@ def test_lambda_port_round_trips_through_invoke(queue_env, redis_client):
     port.clear_start_wanted()
     assert direct.take_start_wanted() is False
     ops = [payload["op"] for name, payload in client.invocations]
-    assert ops[:4] == ["enqueue", "enqueue", "depth", "allow"] and {name for name, _ in client.invocations} == {FUNCTION}
+    assert ops[:4] == ["enqueue", "enqueue", "depth", "allow"]
+    assert {name for name, _ in client.invocations} == {FUNCTION}
 
 
 def test_lambda_port_failures_are_queue_unavailable_or_a_bug(queue_env):

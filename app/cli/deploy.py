@@ -28,7 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from app.cli import package, stack_events, stack_outputs
+from app.cli import package, stack_events
+from app.services import stack_outputs
 from app.cli.aws_clients import Clients
 
 PROG = "tl-fif deploy"

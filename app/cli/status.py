@@ -11,7 +11,7 @@ import sys
 from typing import Any, Callable
 
 from app.cli.aws_clients import Clients
-from app.cli import stack_outputs
+from app.services import stack_outputs
 from tlfif_common import names
 
 PROG = "tl-fif status"

@@ -179,7 +179,7 @@ class StackTarget(Target):
                  endpoint_url: str | None = None):
         import boto3
 
-        from app.cli import stack_outputs
+        from app.services import stack_outputs
 
         self._session = boto3.session.Session(region_name=region or None)
         self._endpoint_url = endpoint_url

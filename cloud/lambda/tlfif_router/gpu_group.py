@@ -20,7 +20,8 @@ from tlfif_common import api
 from .aws import aws_call
 from .errors import AwsCallFailed
 
-SUMMARY_ORDER = (api.GPU_READY, api.GPU_RUNNING, api.GPU_PENDING, api.GPU_STOPPING)  # the group reports the most advanced state any node is in
+# the group reports the most advanced state any node is in
+SUMMARY_ORDER = (api.GPU_READY, api.GPU_RUNNING, api.GPU_PENDING, api.GPU_STOPPING)
 
 
 @dataclass(frozen=True)
