@@ -4,7 +4,8 @@ Order matters for retries: everything that can fail with a 4xx/502 (validation, 
 StartInstances) happens before the job is enqueued, so a client that retries after an error never leaves a
 duplicate job behind; a retry after a lost answer (the connection dropped after the enqueue) carries the first
 try's `Idempotency-Key` and is answered with the job that try queued. What comes after the enqueue (the start
-mark, the ActiveSessions item, metrics) is best-effort: a failure there is logged and does not turn an accepted job into an error.
+mark, the ActiveSessions item, metrics) is best-effort: a failure there is logged and does not turn an accepted
+job into an error.
 
 GPU state → what happens:
   stopped (also shutting-down/terminated) → StartInstances → 202 "starting" with eta (a refused start → 502,
