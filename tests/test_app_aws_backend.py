@@ -347,11 +347,3 @@ def test_a_result_read_that_drops_or_lags_is_read_again(api):
     statuses = [c.status for c in api.results.calls]
     assert statuses[:2] == [0, 0] and statuses[-1] == 200, statuses
 
-
-def test_a_dropped_infer_connection_is_a_clear_error_and_nothing_is_queued(api):
-    api.drop("POST", "/infer")
-    client, _ = make_client(api)
-    with pytest.raises(ApiError) as err:
-        run(client)
-    assert client.error_message(err.value).startswith("[aws] ")
-    assert [c.status for c in api.calls_to("POST", "/infer")] == [0], "the proxy never forwarded it"

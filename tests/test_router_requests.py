@@ -74,7 +74,7 @@ def test_no_claims_at_all_is_401(cloud):
 
 
 @pytest.mark.parametrize("claims", [
-    {"exp": int(time.time()) + 600},  # a number, not a string
+    {"exp": int(time.time()) + 86_400},  # a number, not a string (a day ahead: parametrised at collection)
     {"token_use": "access", "aud": None, "client_id": AUDIENCE},
     {"aud": f"[other-client {AUDIENCE}]"},  # API Gateway's flattening of an array claim
 ])
