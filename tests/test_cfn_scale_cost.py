@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.services import cost_estimate
-from app.services.cost_estimate import PROFILES, Usage, estimate
+from app.cli import cost_estimate
+from app.cli.cost_estimate import PROFILES, Usage, estimate
 from support.cfn_support import CFN_DIR, evaluate
 from tlfif_common import names, prices
 

@@ -17,7 +17,7 @@ from typing import Mapping
 import boto3
 import redis
 
-from tlfif_common import names, results
+from tlfif_common import api, names
 from tlfif_common.jobs import Job, s3_uri
 from tlfif_common.workqueue import WorkQueue
 
@@ -40,8 +40,8 @@ def run_selftest(queue: WorkQueue, s3, bucket: str, *, prompt: str = PROMPT, tim
             doc = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         except s3.exceptions.NoSuchKey:
             doc = None
-        if results.is_final(doc):
-            if doc["status"] != results.STATUS_DONE or not (doc.get("text") or "").strip():
+        if api.is_final(doc):
+            if doc["status"] != api.STATUS_DONE or not (doc.get("text") or "").strip():
                 raise RuntimeError(f"the job ended {doc['status']} without an answer: {doc}")
             return {"job_id": job.id, "seconds": round(time.monotonic() - started, 1), "answer": doc["text"].strip(),
                     "result": s3_uri(bucket, key)}
