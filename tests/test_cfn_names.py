@@ -213,6 +213,13 @@ def test_table_tags_metrics_and_defaults():
     assert load(CFN_DIR / "gpu.yaml")["Parameters"]["EngineModel"]["Default"] == names.DEFAULT_MODEL
 
 
+def test_every_gpu_mode_parameter_offers_the_modes_the_code_knows():
+    for path in sorted(CFN_DIR.glob("*.yaml")):
+        spec = load(path).get("Parameters", {}).get("GpuMode")
+        if spec is not None:
+            assert spec["AllowedValues"] == list(names.GPU_MODES) and spec["Default"] == names.GPU_MODE_SINGLE, path.name
+
+
 # ------------------------------------------------------------------------------------------ wiring
 def test_root_passes_each_child_exactly_its_parameters():
     root = load(ROOT_TEMPLATE)
