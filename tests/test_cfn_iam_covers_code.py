@@ -80,7 +80,7 @@ def role_actions(profile: str, role: str, gpu_mode: str = "single") -> list[str]
 
 
 def router_files() -> list[Path]:
-    others = {"budget_killer.py", "cost_reporter.py", "queue_handler.py"}  # separate functions, own roles
+    others = {"budget_killer.py", "cost_reporter.py", "queue_handler.py", "group_reaper.py"}  # own functions and roles
     return [p for p in sorted(ROUTER_DIR.glob("*.py")) if p.name not in others]
 
 
@@ -88,14 +88,16 @@ CASES = {
     "RouterRole": router_files,
     "BudgetKillerRole": lambda: [ROUTER_DIR / "budget_killer.py", ROUTER_DIR / "gpu_group.py"],
     "CostReporterRole": lambda: [ROUTER_DIR / "cost_reporter.py"],
+    "GroupReaperRole": lambda: [ROUTER_DIR / "group_reaper.py"],
     "QueueRole": lambda: [ROUTER_DIR / "queue_handler.py"],
     "GpuRole": lambda: sorted(WATCHER_DIR.rglob("*.py")),
 }
 
 
-# The queue function (and its role) exists only in the lean profile.
+# The queue function (and its role) exists only in the lean profile, the group reaper only in GpuMode scale.
 ROLE_PROFILES = [(role, profile, mode) for role in sorted(CASES) for profile in PROFILES for mode in names.GPU_MODES
-                 if not (role == "QueueRole" and profile == "full")]
+                 if not (role == "QueueRole" and profile == "full")
+                 and not (role == "GroupReaperRole" and mode == names.GPU_MODE_SINGLE)]
 
 
 @pytest.mark.parametrize("role, profile, gpu_mode", ROLE_PROFILES)

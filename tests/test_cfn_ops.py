@@ -50,10 +50,28 @@ def test_the_budget_killer_and_the_idle_miss_net_follow_the_gpu_mode(mode):
     assert env[names.ENV_GPU_GROUP] == ("" if mode == names.GPU_MODE_SINGLE else {"Ref": "GpuGroupName"})
     watched = [res["Properties"] for res in ops.of_type("AWS::CloudWatch::Alarm").values()
                if any(d.get("Name") == "InstanceId" for d in res["Properties"].get("Dimensions", []))]
+    reaper = {"GroupReaperFunction", "GroupReaperSchedule", "GroupReaperPermission", "GroupReaperRole"}
     if mode == names.GPU_MODE_SINGLE:
         assert watched and {"IdleMissAlarm", "IdleMissStopRule"} <= set(ops.resources)
+        assert not reaper & set(ops.resources)
     else:
         assert not watched and not {"IdleMissAlarm", "IdleMissStopRule", "StopAutomationRole"} & set(ops.resources)
+        assert reaper <= set(ops.resources)
+        function = ops.resources["GroupReaperFunction"]["Properties"]
+        assert function["Handler"] == "tlfif_router.group_reaper.handler"
+        assert function["Environment"]["Variables"] == {names.ENV_GPU_GROUP: {"Ref": "GpuGroupName"}}
+
+
+def test_the_group_reaper_judges_a_node_as_the_overdue_alarm_judges_the_instance():
+    """The scale net and the single net agree: same metric, dimension, window and threshold."""
+    from tlfif_router import group_reaper
+    from tlfif_watcher import deadline_metric
+
+    alarm = evaluate(CFN_DIR / "ops.yaml").resources["WatcherOverdueAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (names.METRICS_NAMESPACE, names.METRIC_WATCHER_DEADLINE)
+    assert [d["Name"] for d in alarm["Dimensions"]] == [group_reaper.DIMENSION] == [deadline_metric.DIMENSION]
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == group_reaper.WINDOW_MINUTES
+    assert alarm["Threshold"] == group_reaper.OVERDUE_S and alarm["Period"] == 60
 
 
 def _config_rules(ops) -> dict[str, dict]:
