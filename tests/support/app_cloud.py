@@ -117,6 +117,13 @@ class CloudApi(FaultProxy):
         answer = self.cloud.api("POST", "/keepwarm", token=self._token(), json={"on": False})
         assert answer.status_code == 200, answer.text
 
+    def cold_start_eta(self) -> int:
+        """The ETA /ping answers now, which /infer's `starting` repeats: the median of the boots the cloud's watcher
+        recorded (measured: the watcher's start included), the configured boot time until one exists."""
+        answer = self.cloud.api("GET", "/ping", token=self._token())
+        assert answer.status_code == 200, answer.text
+        return answer.json()["eta"]
+
     def boot_samples(self) -> str | None:
         """The cold-start durations the watchers recorded (names.SSM_BOOT_SECONDS, a JSON list), or None."""
         from tlfif_common import names
