@@ -14,7 +14,6 @@ from app.services.auth import TokenProvider
 from app.services.tlfif_api import ApiError
 from app.services.tlfif_session import TlfifSession
 from app.timings import Timings
-from support.app_cloud import BOOT_S
 from tlfif_common.api import Result, result_error
 from tlfif_watcher.engines.echo import ECHO_MODEL
 
@@ -175,9 +174,10 @@ def test_502_forever_with_the_gpu_not_starting_ends_in_a_clear_error(api):
 def test_starting_gpu_reports_eta_and_the_missing_result_403_is_not_yet(api):
     api.results.answer_as("GET", "/*", 404, 403)  # S3, when the reader may not list the bucket
     api.stop_gpu()
+    eta = api.cold_start_eta()
     client, _ = make_client(api)
     reply, events = run(client)
-    assert events.of("queued")[0][1:3] == ("starting", float(round(BOOT_S)))
+    assert events.of("queued")[0][1:3] == ("starting", float(eta))
     assert reply.text == api.reply("hello there, how are you")
     assert 403 in {c.status for c in api.results.calls}, "the result was read before it existed"
 

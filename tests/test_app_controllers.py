@@ -140,6 +140,24 @@ def test_starting_gpu_shows_progress_and_pauses_cost_polling(stack, api):
     assert stack.of("gpu.state")[-1]["idle_left_s"] > 0, "the idle countdown runs after the answer"
 
 
+def test_a_start_seen_only_through_ping_shows_the_measured_eta(stack, api):
+    """Another client started the GPU: the app learns of the boot from /ping alone, with its `eta` (the median of
+    the recorded cold starts), not the built-in 90 s."""
+    api.stop_gpu()
+    saved = api.boot_samples()
+    api.set_boot_samples("[40, 44, 48]")
+    try:
+        stack.gpu.start()
+        stack.until(lambda: stack.of("gpu.state") and stack.of("gpu.state")[-1]["state"] == "stopped")
+        api.boot_gpu()
+        stack.until(lambda: any(m["state"] == "starting" for m in stack.of("gpu.state")))
+        starting = [m for m in stack.of("gpu.state") if m["state"] == "starting"]
+        assert starting[0]["text"].endswith("of ~44 s"), starting[0]
+        api.ready_gpu()
+    finally:
+        api.set_boot_samples(saved)
+
+
 def test_stop_gpu_shows_stopping_then_stopped(stack, api):
     api.ready_gpu()
     stack.gpu.start()

@@ -42,6 +42,14 @@ def test_gpu_boot_progress_moves_toward_the_eta_and_never_reaches_one_before_rea
     assert gpu.apply_ping("ready", 150.0) and gpu.progress(150.0) == -1
 
 
+def test_the_eta_from_ping_replaces_the_built_in_one():
+    gpu = GpuModel()
+    assert gpu.apply_ping("pending", 10.0, eta_s=44)
+    assert gpu.text(21.0) == "GPU starting… 11 s of ~44 s" and gpu.progress(32.0) == pytest.approx(0.5)
+    gpu.apply_ping("pending", 22.0, eta_s=None)  # an older router sends none: the last one stands
+    assert gpu.eta_s == 44
+
+
 def test_ping_states_map_to_what_the_status_line_says():
     gpu = GpuModel()
     for raw, state in (("stopped", STOPPED), ("pending", STARTING), ("running", STARTING), ("ready", READY),

@@ -14,13 +14,11 @@ from support.cfn_support import CFN_DIR, ENV_LINE, REPO, app_stack, evaluate, gp
 from support.watcher_harness import BUCKET, make_config, running
 from tlfif_common import names
 from tlfif_watcher import dr_selftest
-from tlfif_watcher.deadline_metric import ENV_METRICS_NAMESPACE
 from tlfif_watcher.engines.echo import EchoEngine
 from tlfif_watcher.watcher import Watcher
 
 GPU_ENV_FILE = "/etc/tl-fif/watcher.env"
-DR_ONLY = {names.ENV_REDIS_URL, ENV_METRICS_NAMESPACE, names.ENV_DEFAULT_IDLE_MINUTES}
-DR_LEAVES_DEFAULT = {"TLFIF_GPU_MODE"}  # a DR node is one node: the watcher's default mode
+DR_ONLY = {names.ENV_REDIS_URL, names.ENV_METRICS_NAMESPACE, names.ENV_DEFAULT_IDLE_MINUTES, names.ENV_GPU_MODE}
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +51,15 @@ def _dr_env(document) -> dict[str, str]:
 def test_the_dr_node_never_joins_the_production_queue_or_metrics(document):
     env = _dr_env(document)
     assert re.fullmatch(r"redis://127\.0\.0\.1:\d+/\d+", env[names.ENV_REDIS_URL])
-    assert env[ENV_METRICS_NAMESPACE] == dr_selftest.DR_METRICS_NAMESPACE != names.METRICS_NAMESPACE
+    assert env[names.ENV_METRICS_NAMESPACE] == dr_selftest.DR_METRICS_NAMESPACE != names.METRICS_NAMESPACE
+    assert env[names.ENV_GPU_MODE] == names.GPU_MODE_SINGLE  # one node outside any group, even in GpuMode scale
     runcmd = [" ".join(cmd) for cmd in _dr_cloud_config(document)["runcmd"]]
     assert "systemctl start redis-server.service" in runcmd
     install = (REPO / "cloud" / "gpu" / "image" / "scripts" / "install.sh").read_text()
     assert "redis-server" in install and "systemctl disable --now redis-server.service" in install
     for profile in ("full", "lean"):  # everything else as on a production node, so the test proves that node
         production = gpu_env_file(app_stack(profile), GPU_ENV_FILE)
-        assert set(production) - set(env) <= DR_LEAVES_DEFAULT and set(env) - set(production) <= DR_ONLY, profile
+        assert set(production) == set(env), profile
         for key in set(env) & set(production) - DR_ONLY - {names.ENV_ENGINE_MODEL}:
             assert env[key] == production[key], f"{profile}: {key}"
     assert env[names.ENV_ENGINE_MODEL] == names.DEFAULT_MODEL

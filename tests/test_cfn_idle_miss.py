@@ -11,6 +11,7 @@ from support import cw_alarms
 from support.cfn_support import CFN_DIR, evaluate
 from tlfif_common import names
 from tlfif_watcher import deadline_metric
+from tlfif_watcher.config import WatcherConfig
 from tlfif_watcher.deadline_metric import DeadlineReporter, seconds_left
 
 INSTANCE = "i-0123456789abcdef0"
@@ -142,8 +143,9 @@ def test_seconds_left_follows_the_watchers_own_rules():
     assert seconds_left(idle_remaining_s=300.0, keep_warm_left_s=3600.0) == 3600.0
     assert seconds_left(idle_remaining_s=300.0, keep_warm_left_s=-5.0) == 300.0
     assert seconds_left(idle_remaining_s=0.0, job_running_s=60.0) == deadline_metric.JOB_BUDGET_S - 60.0
-    assert deadline_metric.metrics_namespace({}) == names.METRICS_NAMESPACE
-    assert deadline_metric.metrics_namespace({deadline_metric.ENV_METRICS_NAMESPACE: "TL-FIF-DR"}) == "TL-FIF-DR"
+    env = {names.ENV_REDIS_URL: "redis://x", names.ENV_RESPONSES_BUCKET: "b"}
+    assert WatcherConfig.from_env(env).metrics_namespace == names.METRICS_NAMESPACE
+    assert WatcherConfig.from_env({**env, names.ENV_METRICS_NAMESPACE: "TL-FIF-DR"}).metrics_namespace == "TL-FIF-DR"
 
 
 def test_the_reporter_sends_one_datapoint_a_minute_to_cloudwatch(moto_clients):

@@ -18,7 +18,6 @@ from support.cfn_support import (CFN_DIR, ENV_LINE, PACKAGES, PROFILES, REPO, RO
                                   app_stack, as_list, closure, env_reads, evaluate, gpu_env_file, load,
                                   module_file, nested_stacks, resources, statements, sub_text)
 from tlfif_common import names
-from tlfif_watcher import deadline_metric
 
 GPU_ENV_FILE = "/etc/tl-fif/watcher.env"
 # Never set by a template: the endpoint override exists for moto and the local cloud only.
@@ -194,7 +193,6 @@ def test_table_tags_metrics_and_defaults():
         assert dlm["Properties"]["PolicyDetails"]["Schedules"][0]["RetainRule"] == {"Count": 7}
 
         metric_names = {v for k, v in vars(names).items() if k.startswith("METRIC_")}
-        metric_names.add(deadline_metric.METRIC_WATCHER_DEADLINE)  # the watcher's own, for the idle-miss alarm
         alarms = list(resources(stacks, "AWS::CloudWatch::Alarm"))
         assert alarms
         for _s, name, alarm in alarms:
@@ -215,6 +213,13 @@ def test_table_tags_metrics_and_defaults():
     assert api["BootEtaSeconds"]["Default"] == names.BOOT_ETA_SECONDS
     assert api["RedirectPort"]["Default"] == app_settings.DEFAULT_REDIRECT_PORT
     assert load(CFN_DIR / "gpu.yaml")["Parameters"]["EngineModel"]["Default"] == names.DEFAULT_MODEL
+
+
+def test_every_gpu_mode_parameter_offers_the_modes_the_code_knows():
+    for path in sorted(CFN_DIR.glob("*.yaml")):
+        spec = load(path).get("Parameters", {}).get("GpuMode")
+        if spec is not None:
+            assert spec["AllowedValues"] == list(names.GPU_MODES) and spec["Default"] == names.GPU_MODE_SINGLE, path.name
 
 
 # ------------------------------------------------------------------------------------------ wiring

@@ -114,3 +114,47 @@ def test_handler_end_to_end_and_a_failed_stop_raises(aws, moto_endpoint, monkeyp
 
     with pytest.raises(ClientError):
         budget_killer.handler(copy.deepcopy(load_event("actual")), None)
+
+
+@pytest.fixture
+def group(moto_clients):
+    """GpuMode scale: a group of two GPU nodes protected from scale-in, as scale.yaml makes it."""
+    autoscaling, ec2 = moto_clients("autoscaling"), moto_clients("ec2")
+    ec2.create_launch_template(LaunchTemplateName="tl-fif-gpu", LaunchTemplateData={
+        "ImageId": MOTO_AMI, "InstanceType": "g4dn.xlarge"})
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="tl-fif-gpu", MinSize=0, MaxSize=3, DesiredCapacity=2,
+        LaunchTemplate={"LaunchTemplateName": "tl-fif-gpu", "Version": "$Latest"},
+        VPCZoneIdentifier=ec2.describe_subnets()["Subnets"][0]["SubnetId"], NewInstancesProtectedFromScaleIn=True)
+    return autoscaling
+
+
+def group_nodes(autoscaling) -> tuple[int, list[str]]:
+    (described,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["tl-fif-gpu"])["AutoScalingGroups"]
+    return described["DesiredCapacity"], [i["InstanceId"] for i in described["Instances"]]
+
+
+def test_in_scale_mode_an_actual_overrun_drains_the_protected_group(aws, group, moto_endpoint, monkeypatch):
+    assert group_nodes(group)[0] == 2
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setattr(budget_killer, "_clients", {})
+    monkeypatch.setenv(names.ENV_GPU_INSTANCE_ID, "none")  # what gpu.yaml's InstanceId output says in scale mode
+    monkeypatch.setenv(names.ENV_GPU_GROUP, "tl-fif-gpu")
+    answer = budget_killer.handler(load_event("actual"), None)
+    assert answer == {"stopped": True, "previous_state": "2 nodes", "ignored": 0, "notifications": 1}
+    assert group_nodes(group) == (0, [])  # nothing left running, nothing launched in their place
+    assert budget_stops(aws) == 1.0
+    assert json.loads(aws["ssm"].get_parameter(Name=names.SSM_BUDGET_STOP)["Parameter"]["Value"])["budget"] \
+        == "tl-fif-monthly"
+    assert state(aws) == "running"  # the single instance variable is not used in scale mode
+    assert budget_killer.handler(load_event("actual"), None)["previous_state"] == "0 nodes"  # a repeat is harmless
+
+
+def test_in_scale_mode_a_missing_group_raises_so_lambda_retries(aws, moto_clients):
+    from tlfif_router.errors import AwsCallFailed
+
+    with pytest.raises(AwsCallFailed, match="autoscaling:DescribeAutoScalingGroups"):
+        budget_killer.handle_event(load_event("actual"), ec2=aws["ec2"], cloudwatch=aws["cloudwatch"], ssm=aws["ssm"],
+                                   instance_id="none", autoscaling=moto_clients("autoscaling"),
+                                   group_name="no-such-group")
+    assert budget_stops(aws) == 0

@@ -13,7 +13,6 @@ from app.timings import Timings
 from app.models.settings import Settings
 from app.services import config_file
 from app.views import styles
-from support.app_cloud import BOOT_S
 from support.app_harness import GuiDriver
 from support.fake_openai import FakeOpenAI
 from support.xvfb import xvfb_display  # noqa: F401  (session fixture)
@@ -196,11 +195,12 @@ def test_cold_start_shows_progress_and_pauses_cost(gui, api):
     d = gui()
     status, cost = d.window.status, d.window.toolbar.cost_label
     d.until(lambda: cost["text"].startswith("Cost: Month €2.50"), what="cost shown")
+    eta = api.cold_start_eta()
     d.type(d.window.prompt.prompt_box, "wake up")
     d.send_with_ctrl_enter()
     d.until(lambda: status.gpu_label["text"].startswith("GPU starting"), what="starting")
     rid = d.last_request_id()
-    d.until(lambda: d.window.output.meta_text(rid).startswith(f"GPU starting (~{round(BOOT_S)} s)"),
+    d.until(lambda: d.window.output.meta_text(rid).startswith(f"GPU starting (~{eta} s)"),
             what="pane says starting")
     d.until(lambda: status.progress.winfo_ismapped() and float(status.progress["value"]) > 20, what="progress")
     assert str(status.progress["mode"]) == "determinate"

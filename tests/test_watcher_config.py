@@ -19,6 +19,8 @@ def test_defaults_follow_the_image_layout():
     assert config.minute_seconds == 60 and config.default_idle_minutes == 5
     assert config.lease_seconds == 15 and config.echo_delay_ms == 30
     assert config.engine_model is None and config.engine_api_key == "EMPTY"
+    assert config.gpu_mode == names.GPU_MODE_SINGLE and not config.scale
+    assert config.metrics_namespace == names.METRICS_NAMESPACE
 
 
 def test_every_setting_is_read():
@@ -26,7 +28,8 @@ def test_every_setting_is_read():
            names.ENV_ENGINE_MODEL: "tiny", names.ENV_ENGINE_API_KEY: "k", names.ENV_ECHO_DELAY_MS: "0",
            names.ENV_IMDS_URL: "http://127.0.0.1:1234/", names.ENV_MINUTE_SECONDS: "0.5",
            names.ENV_DEFAULT_IDLE_MINUTES: "2", names.ENV_LEASE_SECONDS: "3", names.ENV_ADAPTER_DIR: "/tmp/a",
-           names.ENV_MODELS_BUCKET: "models", names.ENV_AWS_REGION: "eu-west-1"}
+           names.ENV_MODELS_BUCKET: "models", names.ENV_AWS_REGION: "eu-west-1", names.ENV_GPU_MODE: "Scale",
+           names.ENV_METRICS_NAMESPACE: "TL-FIF-DR"}
     config = WatcherConfig.from_env(env)
     assert (config.engine, config.engine_url, config.engine_model, config.engine_api_key) == (
         "echo", "http://gpu:9000/v1", "tiny", "k")
@@ -34,6 +37,7 @@ def test_every_setting_is_read():
         0, "http://127.0.0.1:1234", 0.5, 2)
     assert (config.lease_seconds, config.adapter_dir, config.models_bucket, config.region) == (
         3, "/tmp/a", "models", "eu-west-1")
+    assert config.scale and config.metrics_namespace == "TL-FIF-DR"
     assert isinstance(make_engine(config), EchoEngine)
     assert isinstance(make_engine(WatcherConfig.from_env(REQUIRED)), VllmEngine)
 
@@ -46,6 +50,7 @@ def test_every_setting_is_read():
     ({**REQUIRED, names.ENV_ECHO_DELAY_MS: "-1"}, names.ENV_ECHO_DELAY_MS),
     ({**REQUIRED, names.ENV_MINUTE_SECONDS: "0"}, names.ENV_MINUTE_SECONDS),
     ({**REQUIRED, names.ENV_LEASE_SECONDS: "0.5"}, names.ENV_LEASE_SECONDS),
+    ({**REQUIRED, names.ENV_GPU_MODE: "many"}, names.ENV_GPU_MODE),
 ])
 def test_bad_settings_are_refused_by_name(env, variable):
     with pytest.raises(ConfigError, match=variable):

@@ -59,9 +59,11 @@ class GpuController:
         except Exception as err:
             self._outbox.call(self._polled, gpu="", queue_depth=-1, error=self._session.error_message(err))
             return
-        depth = doc.get("queue_depth")
+        depth, eta = doc.get("queue_depth"), doc.get("eta")
         self._outbox.call(self._polled, gpu=str(doc.get("gpu") or ""),
-                          queue_depth=int(depth) if isinstance(depth, int) else -1, error="")
+                          queue_depth=int(depth) if isinstance(depth, int) else -1, error="",
+                          eta_s=float(eta) if isinstance(eta, (int, float)) and not isinstance(eta, bool) and eta > 0
+                          else None)
 
     def _send_stop(self) -> None:
         try:
@@ -91,13 +93,13 @@ class GpuController:
         self._fast_until = self._clock() + self._timings.ping_after_stop_window_s
         self._adjust_interval(now=True)
 
-    def _polled(self, gpu: str, queue_depth: int, error: str) -> None:
-        """GET /ping answered: the GPU state it gave (or why it failed)."""
+    def _polled(self, gpu: str, queue_depth: int, error: str, eta_s: float | None = None) -> None:
+        """GET /ping answered: the GPU state and the cold-start ETA it gave (or why it failed)."""
         if error:
             self.model.error = error
         else:
             self.model.error = ""
-            self.model.apply_ping(gpu, self._clock())
+            self.model.apply_ping(gpu, self._clock(), eta_s)
         self._adjust_interval()
         self.publish()
 

@@ -34,8 +34,10 @@ class GpuModel:
     error: str = ""
     keep_warm_until_ms: int | None = None  # keep-warm on until this epoch ms (POST /keepwarm said so)
 
-    def apply_ping(self, raw: str, now: float) -> bool:
-        """A /ping answer; True when the state changed."""
+    def apply_ping(self, raw: str, now: float, eta_s: float | None = None) -> bool:
+        """A /ping answer (its `eta`: the measured cold start, when it gave one); True when the state changed."""
+        if eta_s:
+            self.eta_s = float(eta_s)
         state = _FROM_PING.get(raw, UNKNOWN)
         if self.stop_requested_at is not None:
             if state in (STARTING, READY) and now - self.stop_requested_at < STOP_GRACE_S:

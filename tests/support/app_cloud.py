@@ -115,6 +115,36 @@ class CloudApi(FaultProxy):
         answer = self.cloud.api("POST", "/keepwarm", token=self._token(), json={"on": False})
         assert answer.status_code == 200, answer.text
 
+    def cold_start_eta(self) -> int:
+        """The ETA /ping answers now, which /infer's `starting` repeats: the median of the boots the cloud's watcher
+        recorded (measured: the watcher's start included), the configured boot time until one exists."""
+        answer = self.cloud.api("GET", "/ping", token=self._token())
+        assert answer.status_code == 200, answer.text
+        return answer.json()["eta"]
+
+    def boot_samples(self) -> str | None:
+        """The cold-start durations the watchers recorded (names.SSM_BOOT_SECONDS, a JSON list), or None."""
+        from tlfif_common import names
+
+        ssm = self._aws("ssm")
+        try:
+            return ssm.get_parameter(Name=names.SSM_BOOT_SECONDS)["Parameter"]["Value"]
+        except ssm.exceptions.ParameterNotFound:
+            return None
+
+    def set_boot_samples(self, value: str | None) -> None:
+        """Replace (None: remove) the recorded cold starts /ping's `eta` is the median of."""
+        from tlfif_common import names
+
+        ssm = self._aws("ssm")
+        if value is not None:
+            ssm.put_parameter(Name=names.SSM_BOOT_SECONDS, Value=value, Type="String", Overwrite=True)
+            return
+        try:
+            ssm.delete_parameter(Name=names.SSM_BOOT_SECONDS)
+        except ssm.exceptions.ParameterNotFound:
+            pass
+
     def set_month_cost(self, month_eur: float, daily: list[float]) -> list[dict]:
         """Publishes figures as the cost reporter does (its own `publish`, into the cloud's moto); the daily list."""
         from tlfif_common import prices

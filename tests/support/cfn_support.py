@@ -155,21 +155,33 @@ def nested_stacks(root: dict) -> dict[str, tuple[Path, dict]]:
     return out
 
 
-def app_stack(profile: str) -> list[Evaluated]:
-    """The root stack and every nested stack for one cost profile, as deployed from main.yaml."""
-    root = evaluate(ROOT_TEMPLATE, {"CostProfile": profile})
+def app_stack(profile: str, gpu_mode: str | None = None) -> list[Evaluated]:
+    """The root stack and every nested stack for one cost profile (and GpuMode, default the template's), as deployed
+    from main.yaml; a stack nested in a child (gpu.yaml's Scale) is included when its condition holds."""
+    root = evaluate(ROOT_TEMPLATE, {"CostProfile": profile, **({"GpuMode": gpu_mode} if gpu_mode else {})})
     stacks = [root]
     for _name, (path, passed) in nested_stacks(root.raw).items():
-        overrides = {}
-        for key, value in passed.items():
-            if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in root.params:
-                overrides[key] = root.params[value["Ref"]]
-            elif isinstance(value, (str, int, float)):
-                overrides[key] = value
-            else:  # GetAtt of another nested stack's output: a placeholder that is not any profile name
-                overrides[key] = f"<{key}>"
-        stacks.append(evaluate(path, overrides))
+        child = evaluate(path, _overrides(root, passed))
+        stacks.append(child)
+        for resource in child.of_type("AWS::CloudFormation::Stack").values():
+            props = resource["Properties"]
+            stacks.append(evaluate((path.parent / props["TemplateURL"]).resolve(),
+                                   _overrides(child, props.get("Parameters", {}))))
     return stacks
+
+
+def _overrides(parent: Evaluated, passed: dict) -> dict[str, Any]:
+    overrides = {}
+    for key, value in passed.items():
+        if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parent.params:
+            overrides[key] = parent.params[value["Ref"]]
+        elif isinstance(value, dict) and set(value) == {"Ref"}:  # one of the parent's resources
+            overrides[key] = f"<ref {value['Ref']}>"
+        elif isinstance(value, (str, int, float)):
+            overrides[key] = value
+        else:  # GetAtt of another nested stack's output: a placeholder that is not any profile name
+            overrides[key] = f"<{key}>"
+    return overrides
 
 
 def all_stacks(profile: str) -> list[Evaluated]:

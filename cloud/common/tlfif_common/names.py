@@ -47,6 +47,9 @@ METRIC_GPU_VRAM = "GpuMemoryUtilization"
 METRIC_IDLE_STOPS = "IdleStops"
 METRIC_CURRENT_SPEND_EUR = "CurrentSpendEUR"  # cost reporter: month-to-date spend in EUR (RQL 6)
 METRIC_BUDGET_STOPS = "BudgetStops"  # BudgetKiller: the GPU was stopped by an AWS Budgets notification
+# The watcher's pulse for the idle-miss safety net (ops.yaml WatcherOverdueAlarm): seconds to its own stop deadline,
+# once a minute, with the dimension InstanceId (tlfif_watcher.deadline_metric).
+METRIC_WATCHER_DEADLINE = "WatcherDeadlineSeconds"
 
 # Default bucket names for the local cloud (the templates let CloudFormation generate physical names).
 LOCAL_RESPONSES_BUCKET = "tl-fif-responses"
@@ -78,6 +81,7 @@ ENV_DEFAULT_IDLE_MINUTES = "TLFIF_DEFAULT_IDLE_MINUTES"
 ENV_LEASE_SECONDS = "TLFIF_LEASE_SECONDS"
 ENV_ENGINE_API_KEY = "TLFIF_ENGINE_API_KEY"  # only if vLLM was started with --api-key
 ENV_ADAPTER_DIR = "TLFIF_ADAPTER_DIR"  # local cache of LoRA adapters fetched from the models bucket
+ENV_METRICS_NAMESPACE = "TLFIF_METRICS_NAMESPACE"  # default METRICS_NAMESPACE; the DR test's node has its own
 
 # Standard AWS variables every component honours (boto3 reads AWS_ENDPOINT_URL and AWS_DEFAULT_REGION itself;
 # the components read AWS_REGION, which Lambda sets, and pass it on).
@@ -137,3 +141,6 @@ BOOT_SAMPLES = 9
 # The watcher's GpuMode (`single` | `scale`, the env file cloud-init writes): a scale node leaves its group when idle
 # (tlfif_watcher.group_exit) where a single node stops.
 ENV_GPU_MODE = "TLFIF_GPU_MODE"
+GPU_MODE_SINGLE = "single"
+GPU_MODE_SCALE = "scale"
+GPU_MODES = (GPU_MODE_SINGLE, GPU_MODE_SCALE)  # the templates' GpuMode AllowedValues

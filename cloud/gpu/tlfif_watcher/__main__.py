@@ -1,5 +1,6 @@
 """`python -m tlfif_watcher`: build the watcher from the environment (see `config.py`) and run it until SIGTERM or
-SIGINT (job back to pending, exit 0) or the idle timer stops the instance (exit 0). Exit 2 on bad configuration.
+SIGINT (job back to pending, exit 0) or the idle timer stops the instance or, in GpuMode scale, takes the node out of
+its group (exit 0). Exit 2 on bad configuration.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tlfif_common import names
 
 from . import logs
 from .config import ConfigError, WatcherConfig
+from .deadline_metric import DeadlineReporter
 from .engines import make_engine
 from .imds import ImdsClient, ImdsUnavailable
 from .instance import InstanceControl
@@ -28,6 +30,10 @@ REDIS_SOCKET_TIMEOUT_S = 10.0  # > the claim timeout, so BLMOVE never trips it
 
 def build(config: WatcherConfig) -> Watcher:
     imds = ImdsClient(config.imds_url)
+    try:
+        instance_id: str | None = imds.instance_id()
+    except ImdsUnavailable:  # a developer machine: no self-stop, so no deadline to report either
+        instance_id = None
     region = config.region
     if region is None:  # on EC2 the instance knows its region; elsewhere fall back to the project default
         try:
@@ -40,13 +46,15 @@ def build(config: WatcherConfig) -> Watcher:
         return boto3.client(service, region_name=region, config=boto_config)
 
     s3 = client("s3")
-    metrics = Metrics(client("cloudwatch"))
+    cloudwatch = client("cloudwatch")
+    metrics = Metrics(cloudwatch, namespace=config.metrics_namespace)
     redis_client = redis.Redis.from_url(config.redis_url, socket_timeout=REDIS_SOCKET_TIMEOUT_S,
                                         socket_connect_timeout=5, health_check_interval=30)
+    instance = InstanceControl(imds, ec2=client("ec2"), ssm=client("ssm"), metrics=metrics,
+                               autoscaling=client("autoscaling") if config.scale else None)
     return Watcher(config, redis_client=redis_client, engine=make_engine(config, models_s3=s3), s3=s3,
-                   metrics=metrics, instance=InstanceControl(imds, ec2=client("ec2"), ssm=client("ssm"),
-                                                             metrics=metrics),
-                   gpu=GpuSampler())
+                   metrics=metrics, instance=instance, gpu=GpuSampler(),
+                   deadline=DeadlineReporter(cloudwatch, instance_id, config.metrics_namespace))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,8 @@
     TLFIF_LEASE_SECONDS        15         job lease; heartbeat every lease/3, reaper every lease/2
     TLFIF_ADAPTER_DIR          <tmp>/tlfif-adapters   local cache of LoRA adapters
     TLFIF_MODELS_BUCKET        (any)      when set, adapter_uri must point inside it (defence in depth)
+    TLFIF_GPU_MODE             single     "single": an idle node stops itself; "scale": it leaves its Auto Scaling group
+    TLFIF_METRICS_NAMESPACE    TL-FIF     CloudWatch namespace of the watcher's metrics (the DR test's node: its own)
     AWS_REGION, AWS_ENDPOINT_URL          honoured by boto3 itself
 """
 from __future__ import annotations
@@ -51,6 +53,12 @@ class WatcherConfig:
     adapter_dir: str = os.path.join(tempfile.gettempdir(), "tlfif-adapters")
     models_bucket: str | None = None
     region: str | None = None
+    gpu_mode: str = names.GPU_MODE_SINGLE
+    metrics_namespace: str = names.METRICS_NAMESPACE
+
+    @property
+    def scale(self) -> bool:
+        return self.gpu_mode == names.GPU_MODE_SCALE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WatcherConfig:
@@ -79,6 +87,9 @@ class WatcherConfig:
         engine = text(names.ENV_ENGINE, "vllm").lower()
         if engine not in ENGINES:
             raise ConfigError(f"{names.ENV_ENGINE} must be one of {', '.join(ENGINES)}, got {engine!r}")
+        gpu_mode = text(names.ENV_GPU_MODE, names.GPU_MODE_SINGLE).lower()
+        if gpu_mode not in names.GPU_MODES:
+            raise ConfigError(f"{names.ENV_GPU_MODE} must be one of {', '.join(names.GPU_MODES)}, got {gpu_mode!r}")
         return cls(
             redis_url=text(names.ENV_REDIS_URL, required=True),
             responses_bucket=text(names.ENV_RESPONSES_BUCKET, required=True),
@@ -94,4 +105,6 @@ class WatcherConfig:
             adapter_dir=text(names.ENV_ADAPTER_DIR, os.path.join(tempfile.gettempdir(), "tlfif-adapters")),
             models_bucket=text(names.ENV_MODELS_BUCKET),
             region=text(names.ENV_AWS_REGION) or text("AWS_DEFAULT_REGION"),
+            gpu_mode=gpu_mode,
+            metrics_namespace=text(names.ENV_METRICS_NAMESPACE, names.METRICS_NAMESPACE),
         )

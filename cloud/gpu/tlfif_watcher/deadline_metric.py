@@ -1,30 +1,27 @@
 """The watcher's pulse for the idle-miss safety net (`WatcherOverdueAlarm` in cloud/cfn/ops.yaml).
 
-Once a minute the watcher publishes `WatcherDeadlineSeconds` (dimension InstanceId): how many seconds remain until
-it will have stopped the node by its own rules (the idle time the last job asked for, or the keep-warm limit), or,
-while a job runs, until that job must have ended. A value well below zero means the watcher is stuck; no value
+Once a minute the watcher publishes `names.METRIC_WATCHER_DEADLINE` (dimension InstanceId): how many seconds remain
+until it will have stopped the node by its own rules (the idle time the last job asked for, or the keep-warm limit),
+or, while a job runs, until that job must have ended. A value well below zero means the watcher is stuck; no value
 means it is dead. The alarm fires only on that, so it never stops a node the watcher still means to keep.
 
-Wiring: `Watcher._housekeeping` (it runs while a job runs, too) calls `reporter.tick(seconds_left(...))` on every
-tick; `tick` sends at most one datapoint per REPORT_EVERY_S. `__main__.build` makes the reporter with the instance
-id from IMDS and `metrics_namespace()`.
+`StopPolicy.seconds_to_stop` computes the figure; the housekeeping thread (it runs while a job runs, too) offers it
+to `DeadlineReporter.tick` on every tick, which sends at most one datapoint per REPORT_EVERY_S.
 """
 from __future__ import annotations
 
 import logging
-import os
 import time
-from typing import Callable, Mapping
+from typing import Callable
 
 from tlfif_common import names
 
 log = logging.getLogger("tlfif_watcher")
 
-METRIC_WATCHER_DEADLINE = "WatcherDeadlineSeconds"
+METRIC_WATCHER_DEADLINE = names.METRIC_WATCHER_DEADLINE
 DIMENSION = "InstanceId"
 REPORT_EVERY_S = 60.0
 JOB_BUDGET_S = 600.0  # a job running longer than this (a cold engine start included) counts as hung
-ENV_METRICS_NAMESPACE = "TLFIF_METRICS_NAMESPACE"  # the DR test's node publishes under a namespace of its own
 
 
 def seconds_left(*, idle_remaining_s: float | None, keep_warm_left_s: float | None = None,
@@ -40,11 +37,6 @@ def seconds_left(*, idle_remaining_s: float | None, keep_warm_left_s: float | No
     if keep_warm_left_s is not None and keep_warm_left_s > 0:
         return max(keep_warm_left_s, idle_remaining_s)
     return idle_remaining_s
-
-
-def metrics_namespace(env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    return (env.get(ENV_METRICS_NAMESPACE) or "").strip() or names.METRICS_NAMESPACE
 
 
 class DeadlineReporter:

@@ -5,7 +5,7 @@ itself through the group with ShouldDecrementDesiredCapacity: the group wants on
 in its place. Nodes are protected from scale-in, which keeps the group from picking a busy node when it shrinks;
 this call is not a scale-in and is allowed on a protected node.
 
-Use `leave_group` where the single-instance watcher calls `InstanceControl.stop_self`, when `TLFIF_GPU_GROUP` is set.
+`InstanceControl.leave_group` calls it where a single node's watcher stops its instance (TLFIF_GPU_MODE=scale).
 """
 from __future__ import annotations
 

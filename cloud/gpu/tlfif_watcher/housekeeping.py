@@ -3,8 +3,9 @@
 Every HOUSEKEEPING_TICK_S it checks whether the current job's owner cancelled it (then closes the engine stream);
 it heartbeats the current job's lease every lease/3 s, runs the reaper at start and every lease/2 s (a job whose
 worker stopped heart-beating goes back to pending; after MAX_ATTEMPTS claims it is dead-lettered and gets an
-`error` result here), and flushes metrics and samples the GPU every METRICS_INTERVAL_S. On a stop request it
-closes the running generation and ends.
+`error` result here), flushes metrics and samples the GPU every METRICS_INTERVAL_S, and offers the idle-miss pulse
+(how far the watcher is from its own stop, or how long the current job has run) to the deadline reporter, which
+sends it once a minute. On a stop request it closes the running generation and ends.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import redis
 from tlfif_common import api
 from tlfif_common.workqueue import WorkQueue
 
+from .deadline_metric import DeadlineReporter
 from .engines.base import Generation
 from .metrics import GpuSampler, Metrics
 from .outcome import outcome
@@ -36,10 +38,12 @@ class CurrentJob:
         self.job_id: str | None = None
         self.generation: Generation | None = None
         self.cancelled_by_user: str | None = None  # id of the job its owner cancelled
+        self.started_at: float | None = None  # when the loop took the current job (watcher monotonic clock)
 
-    def start(self, job_id: str) -> None:
+    def start(self, job_id: str, now: float) -> None:
         with self._lock:
             self.job_id = job_id
+            self.started_at = now
 
     def attach(self, generation: Generation) -> None:
         with self._lock:
@@ -54,6 +58,12 @@ class CurrentJob:
         with self._lock:
             self.job_id = None
             self.generation = None
+            self.started_at = None
+
+    def running_for(self, now: float) -> float | None:
+        """Seconds the current job has run; None between jobs."""
+        started = self.started_at
+        return None if started is None else now - started
 
     def current_id(self) -> str | None:
         with self._lock:
@@ -70,7 +80,9 @@ class CurrentJob:
 class Housekeeper:
     def __init__(self, queue: WorkQueue, results: ResultStore, current: CurrentJob, *, worker_id: str,
                  lease_seconds: float, stop: threading.Event, clock: Callable[[], float],
-                 metrics: Metrics | None = None, gpu: GpuSampler | None = None):
+                 metrics: Metrics | None = None, gpu: GpuSampler | None = None,
+                 deadline: DeadlineReporter | None = None,
+                 seconds_to_stop: Callable[[float | None], float | None] | None = None):
         self.queue = queue
         self.results = results
         self.current = current
@@ -80,6 +92,8 @@ class Housekeeper:
         self.clock = clock
         self.metrics = metrics
         self.gpu = gpu
+        self.deadline = deadline
+        self.seconds_to_stop = seconds_to_stop  # StopPolicy.seconds_to_stop(job_running_s)
 
     def run(self) -> None:
         heartbeat_every, reap_every = self.lease_seconds / 3.0, self.lease_seconds / 2.0
@@ -109,6 +123,8 @@ class Housekeeper:
                 if self.metrics is not None:
                     self.metrics.flush()
                 next_metrics = now + METRICS_INTERVAL_S
+            if self.deadline is not None and self.seconds_to_stop is not None:
+                self.deadline.tick(self.seconds_to_stop(self.current.running_for(now)))
             self.stop.wait(HOUSEKEEPING_TICK_S)
 
     def _check_cancel(self, job_id: str) -> None:

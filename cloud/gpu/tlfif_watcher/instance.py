@@ -1,5 +1,6 @@
-"""What the watcher does to its own EC2 instance: announce readiness in SSM (RQL 5.3) and stop itself when idle
-(RQL 5.6), both keyed by the instance id read through IMDSv2. Without IMDS (a developer machine) both are skipped.
+"""What the watcher does to its own EC2 instance: announce readiness in SSM (RQL 5.3) and, when idle (RQL 5.6),
+stop itself (GpuMode single) or leave its Auto Scaling group (GpuMode scale: a stopped group node would be replaced),
+all keyed by the instance id read through IMDSv2. Without IMDS (a developer machine) all are skipped.
 """
 from __future__ import annotations
 
@@ -10,22 +11,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tlfif_common import names
 
+from . import group_exit
 from .imds import ImdsClient, ImdsUnavailable
 from .metrics import Metrics
 
 log = logging.getLogger("tlfif_watcher")
 
 STOPPED = "stopped"
+LEFT = group_exit.LEFT  # the node left its group (GpuMode scale): as final as STOPPED
 NO_IMDS = "no_imds"
-FAILED = "failed"
+FAILED = group_exit.FAILED
+GONE = (STOPPED, LEFT)  # outcomes after which the watcher exits
 
 
 class InstanceControl:
-    def __init__(self, imds: ImdsClient, *, ec2, ssm, metrics: Metrics):
+    def __init__(self, imds: ImdsClient, *, ec2, ssm, metrics: Metrics, autoscaling=None):
         self.imds = imds
         self.ec2 = ec2
         self.ssm = ssm
         self.metrics = metrics
+        self.autoscaling = autoscaling  # GpuMode scale only
 
     def instance_id(self) -> str | None:
         """Fresh IMDSv2 lookup (token, then instance-id); None when there is no IMDS."""
@@ -66,6 +71,23 @@ class InstanceControl:
                 log.warning("could not delete the ready parameter", extra={"error": str(err)})
         except BotoCoreError as err:
             log.warning("could not delete the ready parameter", extra={"error": str(err)})
+        self._count_idle_stop()
+        return STOPPED
+
+    def leave_group(self) -> str:
+        """GpuMode scale: IMDSv2 → own instance id → terminate in the group with one fewer desired (no replacement),
+        clear the ready parameter, count IdleStops. Returns LEFT, NO_IMDS or FAILED (the call was refused)."""
+        instance_id = self.instance_id()
+        if instance_id is None:
+            return NO_IMDS
+        if self.autoscaling is None:
+            log.error("GpuMode scale without an Auto Scaling client: cannot leave the group")
+            return FAILED
+        outcome = group_exit.leave_group(self.autoscaling, self.ssm, instance_id)
+        if outcome == LEFT:
+            self._count_idle_stop()
+        return outcome
+
+    def _count_idle_stop(self) -> None:
         self.metrics.add(names.METRIC_IDLE_STOPS, 1, "Count")
         self.metrics.flush()
-        return STOPPED

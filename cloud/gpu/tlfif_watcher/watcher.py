@@ -12,7 +12,8 @@ Guarantees:
 
 Its neighbours: `stop_policy` (idle, keep-warm, maximum lifetime: when the instance stops itself, checked between
 jobs), `housekeeping` (a second thread: heartbeats, the owner's cancel, the reaper and dead letters, metrics) and
-`outcome` (the one builder of a job's result object). When a job's owner cancels it (POST /cancel/{id}) the
+`outcome` (the one builder of a job's result object). Once the engine answers the watcher writes its ready mark
+and records how long this boot took (`boot_time`, the cold-start ETA /ping answers). When a job's owner cancels it (POST /cancel/{id}) the
 housekeeper closes the engine stream and the job ends `cancelled` with the text so far; a job cancelled before it
 started never runs.
 """
@@ -32,7 +33,9 @@ from tlfif_common import api
 from tlfif_common.jobs import Job
 from tlfif_common.workqueue import Claim, WorkQueue
 
+from . import boot_time
 from .config import WatcherConfig
+from .deadline_metric import DeadlineReporter
 from .engines.base import Engine, EngineError, Generation
 from .housekeeping import CurrentJob, Housekeeper
 from .idle import IdleTimer
@@ -58,7 +61,8 @@ def new_worker_id() -> str:
 class Watcher:
     def __init__(self, config: WatcherConfig, *, redis_client: redis.Redis, engine: Engine, s3,
                  metrics: Metrics | None = None, instance: InstanceControl | None = None,
-                 gpu: GpuSampler | None = None, worker_id: str | None = None,
+                 gpu: GpuSampler | None = None, deadline: DeadlineReporter | None = None,
+                 worker_id: str | None = None,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time):
         self.config = config
         self.queue = WorkQueue(redis_client, lease_seconds=config.lease_seconds)
@@ -70,7 +74,7 @@ class Watcher:
         self.clock = clock
         self.claim_timeout = CLAIM_TIMEOUT_S  # tests shorten it so a stop is served sooner
         self.idle = IdleTimer(config.minute_seconds, config.default_idle_minutes, clock)
-        self.stop_policy = StopPolicy(self.queue, self.idle, instance, wall_clock)
+        self.stop_policy = StopPolicy(self.queue, self.idle, instance, wall_clock, scale=config.scale)
         self.instance_id: str | None = None
         self.ready = False
         self.stop_reason: str | None = None
@@ -80,7 +84,8 @@ class Watcher:
         self.current = CurrentJob()
         self.housekeeper = Housekeeper(self.queue, self.results, self.current, worker_id=self.worker_id,
                                        lease_seconds=config.lease_seconds, stop=self._stop, clock=clock,
-                                       metrics=metrics, gpu=gpu)
+                                       metrics=metrics, gpu=gpu, deadline=deadline,
+                                       seconds_to_stop=self.stop_policy.seconds_to_stop)
         self._housekeeping_thread: threading.Thread | None = None
 
     # --- control ---------------------------------------------------------------------------------------------
@@ -150,8 +155,17 @@ class Watcher:
         log.info("engine answers", extra={"engine": self.engine.name, "model": self.engine.model})
         if self.instance is not None:
             self.instance_id = self.instance_id or self.instance.instance_id()
-            self.instance.mark_ready(self.instance_id)
+            if self.instance.mark_ready(self.instance_id):
+                self._record_boot()
         return True
+
+    def _record_boot(self) -> None:
+        try:
+            started_ms = self.queue.gpu_started_at()
+        except redis.RedisError as err:  # the ETA is a hint: readiness never waits for it
+            log.warning("boot time not recorded: redis unavailable", extra={"error": str(err)})
+            return
+        boot_time.record_boot(self.instance.ssm, started_ms)
 
     def _stop_due(self) -> bool:
         """True when the stop policy stopped the instance (the loop then exits)."""
@@ -165,7 +179,7 @@ class Watcher:
     def _handle(self, claim: Claim) -> None:
         job_id = claim.job_id
         self.idle.job_started()
-        self.current.start(job_id)
+        self.current.start(job_id, self.clock())
         idle_minutes = claim.job.idle if claim.job is not None else None
         try:
             if self.queue.has_final(job_id):

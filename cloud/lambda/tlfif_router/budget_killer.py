@@ -10,13 +10,15 @@ tests/events/sns_budget_actual.json):
                            "Alert Type: ACTUAL\\nAlert Threshold: > $20.00\\nACTUAL Amount: $20.52\\n..."
 
 An ACTUAL notification stops the GPU instance (TLFIF_GPU_INSTANCE_ID; EC2 accepts a stop of a stopped instance, so
-a repeated notification is harmless), puts the metric `BudgetStops` = 1 and writes the SSM parameter
-names.SSM_BUDGET_STOP = {"month", "stopped_at", "budget", "amount"} for the router and the operator to see.
+a repeated notification is harmless) or, in GpuMode scale (TLFIF_GPU_GROUP set), drains the GPU group to 0 as POST
+/stop does (lift the nodes' scale-in protection, desired 0; a stopped group node would only be replaced), puts the
+metric `BudgetStops` = 1 and writes the SSM parameter names.SSM_BUDGET_STOP = {"month", "stopped_at", "budget",
+"amount"} for the router and the operator to see (the router then refuses to start a GPU this month).
 A FORECASTED notification is logged and not acted on (a forecast early in the month would stop work that may
 never overrun); point only the ACTUAL threshold at this function's topic.
 
 A message that is not a Budgets notification (no "AWS Budget Notification" anchor, or no budget name / alert
-type) is logged and ignored: the function returns normally, so SNS does not retry it. Only a failed StopInstances
+type) is logged and ignored: the function returns normally, so SNS does not retry it. Only a failed stop or drain
 raises (Lambda retries an asynchronous invocation twice, then gives up: no crash loop).
 """
 from __future__ import annotations
@@ -82,9 +84,8 @@ def notices(event: Any) -> tuple[list[BudgetNotice], int]:
     return found, ignored
 
 
-def kill(notice: BudgetNotice, *, ec2: Any, cloudwatch: Any, ssm: Any, instance_id: str,
-         now: datetime) -> str:
-    """Stop the GPU; then (best effort) the BudgetStops metric and the SSM marker. Returns EC2's previous state."""
+def stop_instance(notice: BudgetNotice, ec2: Any, instance_id: str) -> str:
+    """GpuMode single: stop the instance. Returns EC2's previous state."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -96,6 +97,35 @@ def kill(notice: BudgetNotice, *, ec2: Any, cloudwatch: Any, ssm: Any, instance_
     previous = response["StoppingInstances"][0]["PreviousState"]["Name"]
     log(logger, logging.WARNING, "budget exceeded: GPU stopped", budget=notice.budget, amount=notice.amount,
         threshold=notice.threshold, instance_id=instance_id, previous_state=previous)
+    return previous
+
+
+def drain_group(notice: BudgetNotice, autoscaling: Any, group_name: str) -> str:
+    """GpuMode scale: every node of the group goes. Returns what the group ran before, e.g. "2 nodes"."""
+    from .errors import AwsCallFailed
+    from .gpu_group import describe_group, drain
+
+    try:
+        group = describe_group(autoscaling, group_name)
+        drain(autoscaling, group)
+    except AwsCallFailed as err:
+        log(logger, logging.ERROR, "budget exceeded but draining the GPU group failed", budget=notice.budget,
+            group=group_name, error=str(err))
+        raise
+    previous = f"{len(group.nodes)} node{'s' if len(group.nodes) != 1 else ''}"
+    log(logger, logging.WARNING, "budget exceeded: GPU group drained", budget=notice.budget, amount=notice.amount,
+        threshold=notice.threshold, group=group_name, previous_state=previous)
+    return previous
+
+
+def kill(notice: BudgetNotice, *, ec2: Any, cloudwatch: Any, ssm: Any, instance_id: str, now: datetime,
+         autoscaling: Any = None, group_name: str | None = None) -> str:
+    """Stop the GPU (drain the group in GpuMode scale); then (best effort) the BudgetStops metric and the SSM
+    marker. Returns the GPU's previous state."""
+    if group_name:
+        previous = drain_group(notice, autoscaling, group_name)
+    else:
+        previous = stop_instance(notice, ec2, instance_id)
     try:
         cloudwatch.put_metric_data(Namespace=names.METRICS_NAMESPACE, MetricData=[
             {"MetricName": names.METRIC_BUDGET_STOPS, "Value": 1.0, "Unit": "Count"}])
@@ -112,7 +142,7 @@ def kill(notice: BudgetNotice, *, ec2: Any, cloudwatch: Any, ssm: Any, instance_
 
 
 def handle_event(event: Any, *, ec2: Any, cloudwatch: Any, ssm: Any, instance_id: str,
-                 now: datetime | None = None) -> dict:
+                 now: datetime | None = None, autoscaling: Any = None, group_name: str | None = None) -> dict:
     found, ignored = notices(event)
     actual = [n for n in found if n.alert_type == "ACTUAL"]
     for notice in found:
@@ -122,7 +152,7 @@ def handle_event(event: Any, *, ec2: Any, cloudwatch: Any, ssm: Any, instance_id
     if not actual:
         return {"stopped": False, "ignored": ignored, "notifications": len(found)}
     previous = kill(actual[0], ec2=ec2, cloudwatch=cloudwatch, ssm=ssm, instance_id=instance_id,
-                    now=now or datetime.now(timezone.utc))
+                    now=now or datetime.now(timezone.utc), autoscaling=autoscaling, group_name=group_name)
     return {"stopped": True, "previous_state": previous, "ignored": ignored, "notifications": len(found)}
 
 
@@ -135,9 +165,12 @@ def _client(service: str) -> Any:
 
 
 def handler(event: Any, context: Any) -> dict:
+    group_name = os.environ.get(names.ENV_GPU_GROUP, "").strip()  # empty: GpuMode single
     instance_id = os.environ.get(names.ENV_GPU_INSTANCE_ID, "").strip()
-    if not instance_id:  # a misconfigured deployment: fail loudly (Lambda Errors), SNS retries twice at most
-        log(logger, logging.ERROR, f"{names.ENV_GPU_INSTANCE_ID} is not set: cannot stop the GPU")
+    if not instance_id and not group_name:  # misconfigured: fail loudly (Lambda Errors), SNS retries twice at most
+        log(logger, logging.ERROR, f"neither {names.ENV_GPU_INSTANCE_ID} nor {names.ENV_GPU_GROUP} is set: "
+                                   "cannot stop the GPU")
         raise RuntimeError(f"{names.ENV_GPU_INSTANCE_ID} is not set")
     return handle_event(event, ec2=_client("ec2"), cloudwatch=_client("cloudwatch"), ssm=_client("ssm"),
-                        instance_id=instance_id)
+                        instance_id=instance_id, autoscaling=_client("autoscaling") if group_name else None,
+                        group_name=group_name or None)
