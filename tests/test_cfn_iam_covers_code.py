@@ -122,4 +122,5 @@ def test_the_scanner_finds_the_calls_it_must():
     assert {"s3:PutObject", "s3:GetObject", "ec2:StopInstances", "ssm:PutParameter",
             "autoscaling:TerminateInstanceInAutoScalingGroup"} <= set(aws_actions(CASES["GpuRole"]()))
     assert {"autoscaling:SetDesiredCapacity", "autoscaling:SetInstanceProtection",
-            "autoscaling:DescribeAutoScalingGroups", "ec2:StopInstances"} <= set(aws_actions(CASES["BudgetKillerRole"]()))
+            "autoscaling:DescribeAutoScalingGroups", "ec2:StopInstances"} \
+        <= set(aws_actions(CASES["BudgetKillerRole"]()))

@@ -219,7 +219,8 @@ def test_every_gpu_mode_parameter_offers_the_modes_the_code_knows():
     for path in sorted(CFN_DIR.glob("*.yaml")):
         spec = load(path).get("Parameters", {}).get("GpuMode")
         if spec is not None:
-            assert spec["AllowedValues"] == list(names.GPU_MODES) and spec["Default"] == names.GPU_MODE_SINGLE, path.name
+            assert spec["AllowedValues"] == list(names.GPU_MODES), path.name
+            assert spec["Default"] == names.GPU_MODE_SINGLE, path.name
 
 
 # ------------------------------------------------------------------------------------------ wiring

@@ -22,7 +22,8 @@ def test_the_root_stack_lets_the_deployer_turn_the_analyzer_off():
     ops_params = load(CFN_DIR / "ops.yaml")["Parameters"]
     passed = nested_stacks(root)["Ops"][1]
     assert passed["CreateAccessAnalyzer"] == {"Ref": "CreateAccessAnalyzer"}
-    assert root["Parameters"]["CreateAccessAnalyzer"]["AllowedValues"] == ops_params["CreateAccessAnalyzer"]["AllowedValues"]
+    allowed = ops_params["CreateAccessAnalyzer"]["AllowedValues"]
+    assert root["Parameters"]["CreateAccessAnalyzer"]["AllowedValues"] == allowed
     for profile in PROFILES:
         assert not list(resources(app_stack_with(profile, CreateAccessAnalyzer="false"),
                                   "AWS::AccessAnalyzer::Analyzer"))
@@ -42,7 +43,8 @@ def test_the_budget_killer_and_the_idle_miss_net_follow_the_gpu_mode(mode):
     group (a stopped group node would be replaced) and no alarm watches the instance id "none"."""
     root = load(ROOT_TEMPLATE)
     passed = nested_stacks(root)["Ops"][1]
-    assert passed["GpuMode"] == {"Ref": "GpuMode"} and passed["GpuGroupName"] == {"Fn::GetAtt": ["Gpu", "Outputs.GroupName"]}
+    assert passed["GpuMode"] == {"Ref": "GpuMode"}
+    assert passed["GpuGroupName"] == {"Fn::GetAtt": ["Gpu", "Outputs.GroupName"]}
     group = "tl-fif-gpu-group" if mode == names.GPU_MODE_SCALE else "none"
     instance = "none" if mode == names.GPU_MODE_SCALE else "i-0123456789abcdef0"
     ops = evaluate(CFN_DIR / "ops.yaml", {"GpuMode": mode, "GpuGroupName": group, "GpuInstanceId": instance})

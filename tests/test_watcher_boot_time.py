@@ -49,7 +49,8 @@ def test_each_boot_is_recorded_once_ready_and_feeds_the_eta(redis_url, redis_cli
             wait_for(lambda: len(json.loads(ssm_value(ssm, names.SSM_BOOT_SECONDS) or "[]")) == len(recorded),
                      what="the boot sample")
     samples = json.loads(ssm_value(ssm, names.SSM_BOOT_SECONDS))
-    assert all(0 <= s - b <= 2 for s, b in zip(samples, recorded)), samples  # whole seconds from the mark to ready
+    # whole seconds from the mark to ready
+    assert all(0 <= s - b <= 2 for s, b in zip(samples, recorded, strict=True)), samples
     assert boot_eta_seconds(ssm, names.BOOT_ETA_SECONDS) == sorted(samples)[1]  # what /ping answers: their median
 
 

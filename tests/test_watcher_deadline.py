@@ -55,7 +55,8 @@ def test_the_pulse_follows_the_watchers_own_deadline(redis_url, redis_client, s3
     with ImdsEmulator(instance_id) as imds:
         control = InstanceControl(ImdsClient(imds.url), ec2=moto_clients("ec2"), ssm=moto_clients("ssm"),
                                   metrics=Metrics(cloudwatch))
-        watcher = Watcher(make_config(redis_url, minute_seconds=60.0, default_idle_minutes=5), redis_client=redis_client,
+        config = make_config(redis_url, minute_seconds=60.0, default_idle_minutes=5)
+        watcher = Watcher(config, redis_client=redis_client,
                           s3=s3, engine=EchoEngine(delay_ms=150), instance=control, deadline=reporter)
         watcher.claim_timeout = 0.1
         with running(watcher):

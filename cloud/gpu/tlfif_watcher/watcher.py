@@ -13,9 +13,9 @@ Guarantees:
 Its neighbours: `stop_policy` (idle, keep-warm, maximum lifetime: when the instance stops itself, checked between
 jobs), `housekeeping` (a second thread: heartbeats, the owner's cancel, the reaper and dead letters, metrics) and
 `outcome` (the one builder of a job's result object). Once the engine answers the watcher writes its ready mark
-and records how long this boot took (`boot_time`, the cold-start ETA /ping answers). When a job's owner cancels it (POST /cancel/{id}) the
-housekeeper closes the engine stream and the job ends `cancelled` with the text so far; a job cancelled before it
-started never runs.
+and records how long this boot took (`boot_time`, the cold-start ETA /ping answers). When a job's owner cancels it
+(POST /cancel/{id}) the housekeeper closes the engine stream and the job ends `cancelled` with the text so far; a
+job cancelled before it started never runs.
 """
 from __future__ import annotations
 
