@@ -83,5 +83,7 @@ def _tlfif_data_dir(tmp_path, monkeypatch):
 
 # The local cloud as a separate process (tests/support/local_cloud.py): `local_cloud` (session), `local_cloud_factory`.
 from support.local_cloud import local_cloud, local_cloud_factory  # noqa: E402,F401
+# The real small model (tests/support/local_model.py): `gemma_gguf` (session), `llama_server` (module, 256-token ctx).
+from support.local_model import gemma_gguf, llama_server  # noqa: E402,F401
 from support.tk_fixtures import home, root  # noqa: E402,F401  (GUI tests: one Tk root per module, a fresh HOME)
 from support.watcher_harness import queue, s3  # noqa: E402,F401  (watcher tests: responses bucket, WorkQueue)

@@ -1,7 +1,9 @@
 """The result object `s3://<bucket>/{uuid}.json` that the watcher writes and the client polls.
 
     {"id", "status": "running"|"done"|"error"|"cancelled", "text", "tokens", "ttft_ms", "latency_ms", "model",
-     "error": {"code", "message"} | null}
+     "error": {"code", "message"} | null, "turns_dropped"}
+
+`turns_dropped`: earlier conversation turns the watcher left out to fit the model's context window (0: none).
 """
 from __future__ import annotations
 
@@ -21,15 +23,16 @@ ERR_DEAD_LETTER = "dead_letter"
 ERR_BAD_JOB = "bad_job"
 ERR_ADAPTER = "adapter_error"
 
-RESULT_FIELDS = ("id", "status", "text", "tokens", "ttft_ms", "latency_ms", "model", "error")
+RESULT_FIELDS = ("id", "status", "text", "tokens", "ttft_ms", "latency_ms", "model", "error", "turns_dropped")
 
 
 def result_doc(job_id: str, status: str, *, text: str = "", tokens: int = 0, ttft_ms: int | None = None,
                latency_ms: int | None = None, model: str | None = None,
-               error_code: str | None = None, error_message: str | None = None) -> dict[str, Any]:
+               error_code: str | None = None, error_message: str | None = None,
+               turns_dropped: int = 0) -> dict[str, Any]:
     error = {"code": error_code, "message": error_message or error_code} if error_code else None
     return {"id": job_id, "status": status, "text": text, "tokens": tokens, "ttft_ms": ttft_ms,
-            "latency_ms": latency_ms, "model": model, "error": error}
+            "latency_ms": latency_ms, "model": model, "error": error, "turns_dropped": turns_dropped}
 
 
 def encode(doc: dict[str, Any]) -> bytes:

@@ -303,11 +303,11 @@ class Watcher:
                     if first_at is None:
                         first_at = now
                     pieces.append(piece)
-                    if now - last_write >= PROGRESS_INTERVAL_S:
+                    if len(pieces) == 1 or now - last_write >= PROGRESS_INTERVAL_S:  # the first token at once
                         last_write = now
                         progress.submit(results.result_doc(
                             job.id, results.STATUS_RUNNING, text="".join(pieces), tokens=len(pieces),
-                            ttft_ms=_ms(first_at - started), model=model))
+                            ttft_ms=_ms(first_at - started), model=model, turns_dropped=gen.turns_dropped))
             finally:
                 progress.close()  # before any final write below: the final result is always the last write
         except EngineError as err:
@@ -344,7 +344,8 @@ class Watcher:
         ttft_ms = _ms(first_at - started) if first_at is not None else None
         tokens = gen.tokens if gen.tokens is not None else len(pieces)
         doc = results.result_doc(job.id, results.STATUS_DONE, text="".join(pieces), tokens=tokens,
-                                 ttft_ms=ttft_ms, latency_ms=latency_ms, model=model)
+                                 ttft_ms=ttft_ms, latency_ms=latency_ms, model=model,
+                                 turns_dropped=gen.turns_dropped)
         if self._finish(job.id, where, doc):
             self.jobs_done += 1
             if self.metrics is not None:
