@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -33,6 +34,9 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 120.0  # longest silence between two chunks before the job fails
 READY_TIMEOUT_S = 5.0
 TOKENIZE_TIMEOUT_S = 10.0
+# After the server dropped a stream (it died: supervisord/systemd, or the local GPU node, restarts it), the next job
+# waits this long for it to answer again (a model load) before failing.
+RETURN_TIMEOUT_S = 120.0
 TEMPLATE_TOKENS = 8  # role markers and separators around one message in common chat templates (zephyr: 6, gemma: 5)
 
 
@@ -94,10 +98,13 @@ class OpenAIGeneration(Generation):
         except openai.OpenAIError as err:
             if self.cancelled:
                 return
+            if isinstance(err, openai.APIConnectionError):
+                self._engine.lost = True
             raise EngineError(f"{self._engine.name} engine failed: {_describe(err)}") from err
         except Exception as err:  # a socket closed under us by close() surfaces as whatever httpx raises
             if self.cancelled:
                 return
+            self._engine.lost = True
             raise EngineError(f"{self._engine.name} engine failed: {type(err).__name__}: {err}") from err
         finally:
             self._close_stream()
@@ -151,6 +158,7 @@ class OpenAIServerEngine(Engine):
                                     timeout=openai.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
         self._loaded: dict[str, str] = {}  # adapter_uri -> lora_name
         self._bos: int | None = None  # tokens the llama.cpp tokenizer adds to any text
+        self.lost = False  # the server dropped a stream: wait for it to answer again before the next job
         self._load_lock = threading.Lock()
 
     def ready(self) -> bool:
@@ -199,9 +207,20 @@ class OpenAIServerEngine(Engine):
             log.info("adapter loaded", extra={"engine": self.name, "adapter_uri": uri, "lora_name": name})
             return name
 
+    def _await_return(self) -> None:
+        deadline = time.monotonic() + RETURN_TIMEOUT_S
+        log.warning("engine dropped the last stream: waiting for it to answer again", extra={"engine": self.name})
+        while not self.ready():
+            if time.monotonic() > deadline:
+                raise EngineError(f"{self.name} engine is not answering (for {RETURN_TIMEOUT_S:.0f} s)")
+            time.sleep(0.5)
+        self.lost = False
+
     def generate(self, job: Job) -> OpenAIGeneration:
+        if self.lost:
+            self._await_return()
         if self.model is None and not self.ready():
-            raise EngineError("engine is not answering")
+            raise EngineError(f"{self.name} engine is not answering")
         model = self.load_adapter(job.adapter_uri) if job.adapter_uri else self.model
         messages, dropped = job.chat_messages(), 0
         if self.context_window:
