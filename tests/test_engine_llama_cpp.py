@@ -115,9 +115,12 @@ def test_fit_keeps_everything_that_fits_and_counts_once():
         calls.append(len(messages))
         return sum(len(m["content"]) for m in messages)
 
-    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
-    fitted = context.fit(messages, budget=100, count=count)
+    messages = [{"role": "system", "content": "s" * 40}, {"role": "user", "content": "u" * 40}]
+    fitted = context.fit(messages, budget=context.upper_bound(messages) - 1, count=count)
     assert fitted.messages == messages and fitted.dropped == 0 and calls == [2]
+    # A conversation whose bytes (plus template markers) fit is not counted at all.
+    assert context.fit(messages, budget=context.upper_bound(messages), count=count).tokens is None
+    assert calls == [2]
 
 
 def test_fit_drops_all_history_but_never_the_system_prompt_or_the_prompt():

@@ -6,7 +6,8 @@
 
 The oldest turns go first; the system prompt and the prompt are never dropped (when they alone do not fit, the
 engine says so). `count(messages)` is monotonic in the turns kept, so the cut is found by bisection: a few
-tokenizer calls for any history length.
+tokenizer calls for any history length. A conversation whose UTF-8 size already fits costs no call at all: every
+token of a byte-level BPE or byte-fallback SentencePiece vocabulary covers at least one byte.
 """
 from __future__ import annotations
 
@@ -15,13 +16,16 @@ from typing import Callable
 
 # Room kept for the answer when the job does not say (llama.cpp would otherwise generate up to the window's end).
 DEFAULT_ANSWER_TOKENS = 256
+# Bound on what a chat template adds: role markers and separators per message, BOS and a generation prompt.
+TEMPLATE_TOKENS_PER_MESSAGE = 16
+TEMPLATE_TOKENS_FIXED = 64
 
 
 @dataclass(frozen=True)
 class Fitted:
     messages: list[dict]
     dropped: int
-    tokens: int  # the prompt's tokens as counted
+    tokens: int | None  # the prompt's tokens as counted (None: it fit by its size, nothing was counted)
 
 
 def budget(context_window: int, params: dict | None) -> int:
@@ -40,7 +44,15 @@ def _turns(history: list[dict]) -> list[list[dict]]:
     return turns
 
 
+def upper_bound(messages: list[dict]) -> int:
+    """At least as many tokens as the templated conversation can have."""
+    return TEMPLATE_TOKENS_FIXED + sum(len(m["content"].encode("utf-8")) + TEMPLATE_TOKENS_PER_MESSAGE
+                                       for m in messages)
+
+
 def fit(messages: list[dict], *, budget: int, count: Callable[[list[dict]], int]) -> Fitted:
+    if upper_bound(messages) <= budget:
+        return Fitted(messages, 0, None)
     lead = 0
     while lead < len(messages) - 1 and messages[lead]["role"] == "system":
         lead += 1
