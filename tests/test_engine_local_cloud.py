@@ -9,7 +9,7 @@ import time
 
 import pytest
 import requests
-from support.local_cloud import RELAXED_THROTTLE, CloudProcess
+from support.local_cloud import RELAXED_THROTTLE, CloudProcess, pid_running
 from support.local_model import SMALL_CONTEXT
 
 from tlfif_watcher.engines.echo import ECHO_LABEL
@@ -114,3 +114,26 @@ def test_an_engine_killed_mid_answer_ends_the_job_in_error_and_a_restarted_engin
     after = poll(again["result_url"])[-1]
     assert after["status"] == "done" and after["text"].strip(), after
     assert engine_pids(cloud) and pid not in engine_pids(cloud)
+
+
+def test_the_engine_server_does_not_outlive_a_killed_local_cloud(gemma_gguf, tmp_path):
+    killed = CloudProcess.start(["--model", gemma_gguf, "--ctx", str(SMALL_CONTEXT), "--boot-seconds", "0",
+                                 *RELAXED_THROTTLE], tmp_path / "killed-cloud")
+    children: dict[int, str] = {}
+    try:
+        token = killed.token("doomed-user")
+        body = infer(killed, token, "Hello", max_tokens=1)
+        assert poll(body["result_url"])[-1]["status"] == "done"
+        [pid] = engine_pids(killed)
+        children = killed.descendants()
+        killed.proc.kill()  # no chance to stop anything in order
+        killed.proc.wait(10)
+        deadline = time.monotonic() + 10
+        while pid_running(pid):
+            assert time.monotonic() < deadline, "the engine server outlived its local cloud"
+            time.sleep(0.1)
+    finally:
+        killed.stop()
+        for leftover in children:  # redis-server and the watcher: their supervision is not this test's subject
+            if pid_running(leftover):
+                os.kill(leftover, signal.SIGTERM)
