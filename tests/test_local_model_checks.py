@@ -2,6 +2,7 @@
 and the chat template is the GGUF's own or the model family's."""
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import subprocess
@@ -36,9 +37,10 @@ def write_gguf(path, meta: dict) -> str:
     return str(path)
 
 
-def run_up(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+def run_up(*args: str, env: dict | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if k != "TLFIF_LOCAL_MODEL"}
     return subprocess.run([sys.executable, "-m", "tlfif_local", "up", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+                          timeout=timeout, stdin=subprocess.DEVNULL, env={**full_env, **(env or {})})
 
 
 def test_tinyllama_without_a_template_gets_its_own_published_template(tmp_path):
@@ -118,3 +120,20 @@ def test_cloud_up_refuses_an_engine_port_in_use(gemma_gguf):
         answer = run_up("--model", gemma_gguf, "--engine-port", str(port))
     assert answer.returncode == 2 and f"engine port {port} on 127.0.0.1 is in use" in answer.stderr
     assert "redis" not in answer.stderr.lower()  # refused before redis (or anything) started
+
+
+def test_the_model_comes_from_the_settings_file_or_the_environment_when_not_given(tmp_path):
+    from app.models.settings import Settings
+    from app.services import config_file
+
+    ini = tmp_path / "tl-fif.ini"
+    config_file.save(Settings(local_model=str(tmp_path / "from-ini.gguf")), ini)
+    assert config_file.load(ini).settings.local_model == str(tmp_path / "from-ini.gguf")
+
+    env = {"TLFIF_CONFIG": str(ini)}
+    from_ini = run_up(env=env)
+    assert from_ini.returncode == 2 and "from-ini.gguf" in from_ini.stderr
+    from_env = run_up(env={**env, "TLFIF_LOCAL_MODEL": str(tmp_path / "from-env.gguf")})
+    assert from_env.returncode == 2 and "from-env.gguf" in from_env.stderr
+    given = run_up("--model", str(tmp_path / "given.gguf"), env={**env, "TLFIF_LOCAL_MODEL": "x.gguf"})
+    assert given.returncode == 2 and "given.gguf" in given.stderr

@@ -82,9 +82,9 @@ class LocalCloud:
     def start(self) -> dict:
         """Raises ModelError / EngineServerError (a bad --model) before anything is started."""
         opts = self.options
+        self._tmp = tempfile.TemporaryDirectory(prefix="tlfif-local-")
         engine = self._engine_server()
         isolate_from_aws(opts.region)
-        self._tmp = tempfile.TemporaryDirectory(prefix="tlfif-local-")
 
         self.redis = RedisServer(own_session=True)  # assigned first: a signal during start() still finds it to stop
         self.redis.start()
@@ -129,7 +129,7 @@ class LocalCloud:
         info = check_model(opts.model, context=opts.context)
         if opts.engine_port:
             check_port_free(opts.engine_port)
-        return EngineServer(info, context=opts.context, port=opts.engine_port or None)
+        return EngineServer(info, context=opts.context, port=opts.engine_port or None, log_dir=self._tmp.name)
 
     def _watcher_env(self, engine: EngineServer | None = None) -> dict[str, str]:
         opts = self.options

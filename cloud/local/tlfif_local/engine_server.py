@@ -78,7 +78,9 @@ class EngineServer:
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", MODULE, "--model", self.model.path, "--model_alias", self.model_alias,
                "--host", "127.0.0.1", "--port", str(self.port), "--api_key", self.api_key,
-               "--n_ctx", str(self.context), "--n_threads", str(self.threads)]
+               "--n_ctx", str(self.context), "--n_threads", str(self.threads),
+               # One job at a time comes from the watcher; another request (a probe) must not cut an answer short.
+               "--interrupt_requests", "false"]
         if self.model.chat_format:
             cmd += ["--chat_format", self.model.chat_format]
         return cmd
