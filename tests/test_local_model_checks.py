@@ -137,3 +137,25 @@ def test_the_model_comes_from_the_settings_file_or_the_environment_when_not_give
     assert from_env.returncode == 2 and "from-env.gguf" in from_env.stderr
     given = run_up("--model", str(tmp_path / "given.gguf"), env={**env, "TLFIF_LOCAL_MODEL": "x.gguf"})
     assert given.returncode == 2 and "given.gguf" in given.stderr
+
+
+def test_an_engine_url_and_a_model_together_are_refused_and_an_engine_url_beats_a_configured_model(tmp_path):
+    both = run_up("--model", str(tmp_path / "m.gguf"), "--engine", "http://127.0.0.1:9/v1")
+    assert both.returncode == 2 and "not both" in both.stderr
+    from app.models.settings import Settings
+    from app.services import config_file
+
+    ini = tmp_path / "tl-fif.ini"
+    config_file.save(Settings(local_model=str(tmp_path / "configured.gguf")), ini)
+    state = tmp_path / "state.json"
+    proc = subprocess.Popen([sys.executable, "-m", "tlfif_local", "up", "--engine", "http://127.0.0.1:9/v1",
+                             "--boot-seconds", "60"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TLFIF_CONFIG": str(ini), "TLFIF_LOCAL_STATE": str(state)})
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("{") and "api_url" in first  # up, with the URL engine: the model was not looked at
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert "configured.gguf" not in proc.stderr.read()

@@ -145,7 +145,11 @@ def _up(args) -> int:
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, on_signal)
 
-    model = args.model if args.model is not None else _configured_model()
+    if args.model and args.engine != "echo":
+        print("tl-fif cloud up: give --model (a GGUF the GPU node serves) or --engine URL, not both", file=sys.stderr)
+        return EXIT_USAGE
+    # An explicit --engine URL wins over a configured model.
+    model = args.model if args.model is not None else (_configured_model() if args.engine == "echo" else "")
     if args.ctx is not None and args.ctx < 16:
         print("tl-fif cloud up: --ctx must be at least 16 tokens", file=sys.stderr)
         return EXIT_USAGE
