@@ -34,7 +34,8 @@ class Stack:
         self.bus, self.outbox = Bus(), Outbox()
         self.recorder = Recorder(self.bus, TOPICS)
         self.store = SettingsStore(settings or Settings(), tmp_path / "tl-fif.ini")
-        endpoints = FixedEndpoint(AwsEndpoint.from_local_info(api.info))
+        # The fake API stands for a deployed stack: its answers are billed GPU time.
+        endpoints = FixedEndpoint(replace(AwsEndpoint.from_local_info(api.info), local=False))
         ctx = BackendContext(settings=lambda: self.store.current, endpoints=endpoints,
                              tokens=TokenProvider(endpoints, notify=self.outbox.post), timings=TIMINGS,
                              env=env if env is not None else {})

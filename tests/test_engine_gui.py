@@ -2,6 +2,8 @@
 the echo), with its stats line."""
 from __future__ import annotations
 
+import os
+
 import pytest
 from support.local_cloud import RELAXED_THROTTLE
 from support.local_model import SMALL_CONTEXT
@@ -39,6 +41,7 @@ def test_a_prompt_in_the_window_gets_the_real_models_answer_with_its_stats(root,
         assert d.window.output.answer_text(rid) == exchange.text
         meta = d.window.output.meta_text(rid)
         assert "TTFT " in meta and "tok/s" in meta and " tokens" in meta, meta
+        assert meta.endswith(f"· local CPU · €0.00 · {os.path.basename(gemma_gguf)}"), meta
         assert root.errors == [], f"Tk callbacks raised: {root.errors}"
     finally:
         d.close()

@@ -110,7 +110,7 @@ def test_esc_stops_an_aws_answer_at_the_watcher(gui, local_cloud_factory):
     assert doc["text"] == exchange.text and 0 < len(doc["text"]) < len(full_echo)
     assert w.output.answer_text(rid) == doc["text"]
     meta = w.output.meta_text(rid)
-    assert meta.startswith("stopped · TTFT ") and "GPU €" in meta, meta
+    assert meta.startswith("stopped · TTFT ") and "echo engine · €0.00" in meta, meta  # local: free
     assert w.prompt.send_btn.instate(["!disabled"]) and w.prompt.stop_btn.instate(["disabled"])
     watcher_log = [json.loads(line) for line in cloud.log_text().splitlines() if line.startswith("{")]
     closed = [e for e in watcher_log if e.get("job_id") == doc["id"] and "closing the engine stream" in
@@ -139,7 +139,8 @@ def test_the_stop_button_hangs_up_an_openai_stream(gui, api):
 
 def test_aws_answer_is_rendered_with_stats_cost_and_copy_buttons(gui, api, root):
     api.reply = lambda prompt: MARKDOWN_REPLY
-    d = gui(settings=Settings(), endpoints=FixedEndpoint(AwsEndpoint.from_local_info(api.info)), timings=FAST)
+    deployed = replace(AwsEndpoint.from_local_info(api.info), local=False)  # as a deployed stack: GPU time is billed
+    d = gui(settings=Settings(), endpoints=FixedEndpoint(deployed), timings=FAST)
     w = d.window
     rid = send(d, "how do I test it")
     d.until(lambda: ended(d, rid), 15, "the answer")
@@ -174,8 +175,8 @@ def test_local_cloud_answer_is_rendered_with_stats_cost_and_copy(gui, local_clou
     assert done["request_id"] == rid and "You said: Use pip:" in out.answer_text(rid)
     assert "pip" in tagged(out, "md_bold") and tagged(out, "md_code_block") == ["pip install tl-fif\n"]
     meta = out.meta_text(rid)
-    assert meta.startswith("TTFT ") and " tok/s · " in meta and "GPU €" in meta, meta
-    assert done["stats"]["cost_eur"] > 0
+    assert meta.startswith("TTFT ") and " tok/s · " in meta and "echo engine · €0.00" in meta, meta
+    assert done["stats"]["cost_eur"] == 0  # the local cloud costs nothing
     [code_copy] = out.code_copy_buttons[rid]
     code_copy.invoke()
     assert root.clipboard_get() == "pip install tl-fif"

@@ -61,6 +61,14 @@ class AwsTinyLlamaClient:
         self._cancel_outcome: dict[str, str] = {}     # request id → CANCEL_*
         self._closing = threading.Event()
 
+    @property
+    def local(self) -> bool:
+        """Talking to the local cloud (its answers cost nothing)? False while no endpoint is known."""
+        try:
+            return self._ctx.endpoints.get(timeout=0).local
+        except Exception:
+            return False
+
     # --- plumbing ---------------------------------------------------------------------------------------------------
     def api(self) -> TlfifApi:
         endpoint = self._ctx.endpoints.get(timeout=self._ctx.timings.endpoint_wait_s)

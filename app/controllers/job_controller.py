@@ -238,7 +238,8 @@ class JobController:
         figures = BackendFigures(tokens=reply.tokens, ttft_ms=reply.ttft_ms, generation_ms=reply.generation_ms,
                                  model=reply.model, prompt_tokens=reply.prompt_tokens,
                                  cached_tokens=reply.cached_tokens)
-        stats = answer_stats(backend.key, events.timeline(ended), figures, self.pricing(), stopped=reply.stopped)
+        stats = answer_stats(backend.key, events.timeline(ended), figures, self.pricing(), stopped=reply.stopped,
+                             local=bool(getattr(backend, "local", False)))
         if reply.stopped:
             log.info("%s stopped by the user after %d ms (%d tokens)", backend.tag, stats["latency_ms"],
                      reply.tokens)

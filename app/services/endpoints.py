@@ -24,6 +24,7 @@ class AwsEndpoint:
     redirect_uri: str
     browser: bool  # True: hosted login in the system browser; False: the local cloud's login form, no browser
     scope: str = DEFAULT_SCOPE
+    local: bool = False  # the local cloud on this machine: its answers cost nothing
 
     @classmethod
     def from_settings(cls, aws: AwsSettings) -> AwsEndpoint:
@@ -40,7 +41,7 @@ class AwsEndpoint:
         """The local cloud's first stdout line (`tl-fif cloud up`)."""
         return cls(api_url=info["api_url"].rstrip("/"), authorize_url=info["authorize_url"],
                    token_url=info["token_url"], client_id=info["client_id"], redirect_uri=info["redirect_uri"],
-                   browser=False)
+                   browser=False, local=True)
 
 
 class EndpointSource(Protocol):

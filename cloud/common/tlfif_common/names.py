@@ -91,6 +91,7 @@ DEFAULT_REGION = "eu-central-1"
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_IMDS_URL = "http://169.254.169.254"
 DEFAULT_MODEL = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
+ECHO_MODEL = "echo"  # the `model` a result of the echo engine names (no model loaded)
 BOOT_ETA_SECONDS = 90
 # The templates' default GPU instance type (cloud/cfn gpu.yaml, main.yaml). The app prices an answer's GPU seconds
 # with the deployed type's price from GET /cost (gpu_hourly_eur) and falls back to this type's until /cost answered.
