@@ -129,7 +129,7 @@ class AwsTinyLlamaClient(Backend):
                 if doc.status in (STATUS_DONE, STATUS_CANCELLED):
                     if doc.status == STATUS_CANCELLED:
                         log.info("[aws] job %s cancelled by the watcher", submission.job_id)
-                    return _reply(doc, stopped=doc.status == STATUS_CANCELLED)
+                    return _reply(doc, stopped=doc.status == STATUS_CANCELLED, local=self._session.local)
                 if doc.status == STATUS_ERROR:
                     code, message = (doc.error.code, doc.error.message) if doc.error else ("unknown", "error")
                     raise BackendError(f"{self.tag} the model failed: {message} ({code})")
@@ -167,12 +167,12 @@ class AwsTinyLlamaClient(Backend):
             return None  # it finished first: the `done` result is about to be read
         if outcome == CANCEL_ACCEPTED and last is None and submission.status == api.INFER_STARTING:
             log.info("[aws] job %s stopped before it started", submission.job_id)
-            return Reply(text="", stopped=True, generation_ms=0)
+            return Reply(text="", stopped=True, generation_ms=0, local=self._session.local)
         if outcome == CANCEL_ACCEPTED and time.monotonic() <= stop_deadline:
             return None
         log.warning("[aws] job %s: no `cancelled` result (cancel %s); stopping with the text so far",
                     submission.job_id, outcome or "unanswered")
-        return _reply(last, stopped=True, final=False)
+        return _reply(last, stopped=True, final=False, local=self._session.local)
 
     def _explain(self, error: BaseException) -> str:
         if isinstance(error, RequestError):
@@ -266,10 +266,11 @@ class AwsTinyLlamaClient(Backend):
         return gpu in GPU_STARTING
 
 
-def _reply(doc: Result | None, *, stopped: bool, final: bool = True) -> Reply:
+def _reply(doc: Result | None, *, stopped: bool, final: bool = True, local: bool = False) -> Reply:
     """A Reply from a result object (none: nothing came). `final`: the watcher's own final figures (a running
-    object's latency is not)."""
+    object's latency is not); `local`: the local cloud answered (free)."""
     if doc is None:
-        return Reply(text="", stopped=stopped)
+        return Reply(text="", stopped=stopped, local=local)
     return Reply(text=doc.text, tokens=doc.tokens, model=doc.model or "", ttft_ms=doc.ttft_ms,
-                 generation_ms=doc.latency_ms if final else None, stopped=stopped)
+                 generation_ms=doc.latency_ms if final else None, stopped=stopped, local=local,
+                 turns_dropped=doc.turns_dropped)

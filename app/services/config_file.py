@@ -4,6 +4,7 @@
     [aws]     api_url, client_id, auth_domain, region, redirect_port
     [openai]  model, base_url
     [chat]    context_tokens = 2048   (the model's context window; the chat history is trimmed to fit)
+    [local]   model = ~/models/tinyllama-1.1b-chat.Q4_K_M.gguf   (the local cloud's model; empty: echo engine)
 
 Also where the app's data lives (`data_dir()`: the chat history; overridable with TLFIF_DATA_DIR).
 """
@@ -89,7 +90,8 @@ def _from_parser(parser: configparser.ConfigParser) -> Settings:
                     keep_warm_max_minutes=check_keep_warm_max(parser.get(
                         "app", "keep_warm_max_minutes", fallback=str(defaults.keep_warm_max_minutes))),
                     context_tokens=check_context_tokens(parser.get("chat", "context_tokens",
-                                                                   fallback=str(defaults.context_tokens))))
+                                                                   fallback=str(defaults.context_tokens))),
+                    local_model=parser.get("local", "model", fallback="").strip())
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
@@ -103,6 +105,7 @@ def save(settings: Settings, path: Path | None = None) -> Path:
                      "redirect_port": str(settings.aws.redirect_port)}
     parser["openai"] = {"model": settings.openai_model, "base_url": settings.openai_base_url}
     parser["chat"] = {"context_tokens": str(settings.context_tokens)}
+    parser["local"] = {"model": settings.local_model}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as fh:

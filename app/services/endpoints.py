@@ -25,6 +25,7 @@ class AwsEndpoint:
     redirect_uri: str
     browser: bool  # True: hosted login in the system browser; False: the local cloud's login form, no browser
     scope: str = DEFAULT_SCOPE
+    local: bool = False  # the local cloud on this machine: its answers cost nothing
 
     @classmethod
     def from_settings(cls, aws: AwsSettings) -> AwsEndpoint:
@@ -44,7 +45,7 @@ class AwsEndpoint:
             authorize_url += ("&" if "?" in authorize_url else "?") + urlencode({"login_secret": login_secret})
         return cls(api_url=info["api_url"].rstrip("/"), authorize_url=authorize_url,
                    token_url=info["token_url"], client_id=info["client_id"], redirect_uri=info["redirect_uri"],
-                   browser=False)
+                   browser=False, local=True)
 
 
 class EndpointSource(Protocol):
