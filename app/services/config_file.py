@@ -3,7 +3,7 @@
     [app]     idle = 5            backend = aws | openai      keep_warm_max_minutes = 120 (1-480)
     [aws]     api_url, client_id, auth_domain, region, redirect_port
     [openai]  model, base_url
-    [chat]    context_tokens = 2048   (the model's context window; the chat history is trimmed to fit)
+    [chat]    context_tokens = 2048   (the OpenAI model's context window; the history is trimmed to fit)
     [local]   model = ~/models/tinyllama-1.1b-chat.Q4_K_M.gguf   (the local cloud's model; empty: echo engine)
 
 Also where the app's data lives (`data_dir()`: the chat history; overridable with TLFIF_DATA_DIR).
