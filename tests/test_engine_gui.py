@@ -11,7 +11,7 @@ from support.xvfb import xvfb_display  # noqa: F401  (session fixture)
 from test_gui_chats import CHAT_TOPICS, TIMINGS, ask, replace_entry
 
 from app.models.settings import Settings
-from app.services.endpoints import AwsEndpoint, FixedEndpoint
+from app.services.endpoints import FixedEndpoint
 from support.app_harness import GuiDriver, Recorder
 from tlfif_watcher.engines.echo import ECHO_LABEL
 
@@ -23,7 +23,7 @@ def test_a_prompt_in_the_window_gets_the_real_models_answer_with_its_stats(root,
     cloud = local_cloud_factory("--model", gemma_gguf, "--ctx", str(SMALL_CONTEXT), "--boot-seconds", "0",
                                 *RELAXED_THROTTLE)
     d = GuiDriver(root, timings=TIMINGS, env={}, settings=Settings(),
-                  endpoints=FixedEndpoint(AwsEndpoint.from_local_info(cloud.info)))
+                  endpoints=FixedEndpoint(cloud.endpoint()))
     try:
         d.chats = Recorder(d.app.bus, CHAT_TOPICS)
         side = d.window.sidebar
