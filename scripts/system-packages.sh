@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Install the system programs TL-FIF runs or tests with, when they are missing.
-# Usage: scripts/system-packages.sh run|test
+# Usage: scripts/system-packages.sh run|test|model
 # Debian/Ubuntu: apt-get (directly as root, through sudo otherwise). Elsewhere: say what to install and fail.
 set -euo pipefail
 
 # command-on-PATH:debian-package
 RUN_NEEDS="redis-server:redis-server"
-TEST_NEEDS="$RUN_NEEDS Xvfb:xvfb xdotool:xdotool chromium:chromium chromedriver:chromium-driver"
+# The local model engine (llama-cpp-python) compiles llama.cpp: a C/C++ compiler (cmake and ninja come from pip).
+MODEL_NEEDS="$RUN_NEEDS cc:gcc c++:g++"
+TEST_NEEDS="$MODEL_NEEDS Xvfb:xvfb xdotool:xdotool chromium:chromium chromedriver:chromium-driver"
 
 case "${1:-test}" in
   run) needs=$RUN_NEEDS ;;
   test) needs=$TEST_NEEDS ;;
-  *) echo "usage: $0 run|test" >&2; exit 2 ;;
+  model) needs=$MODEL_NEEDS ;;
+  *) echo "usage: $0 run|test|model" >&2; exit 2 ;;
 esac
 
 missing=()

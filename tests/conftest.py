@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import boto3
 import pytest
@@ -24,6 +25,10 @@ os.environ.update({
 })
 for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_var, None)
+# A developer's own local model ($TLFIF_LOCAL_MODEL, [local] model in ~/.tl-fif.ini) must not reach the local clouds
+# the tests start: they pass --model when they want one. Tests that use a settings file set TLFIF_CONFIG themselves.
+os.environ.pop(names.ENV_LOCAL_MODEL, None)
+os.environ.setdefault("TLFIF_CONFIG", os.path.join(tempfile.gettempdir(), f"tlfif-tests-{os.getpid()}", "none.ini"))
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +88,8 @@ def _tlfif_data_dir(tmp_path, monkeypatch):
 
 # The local cloud as a separate process (tests/support/local_cloud.py): `local_cloud` (session), `local_cloud_factory`.
 from support.local_cloud import local_cloud, local_cloud_factory  # noqa: E402,F401
+# The real small model (tests/support/local_model.py): `gemma_gguf` (session), `llama_server` (module, 256-token ctx).
+from support.local_model import gemma_gguf, llama_server  # noqa: E402,F401
 from support.tk_fixtures import home, root  # noqa: E402,F401  (GUI tests: one Tk root per module, a fresh HOME)
 from support.watcher_harness import queue, s3  # noqa: E402,F401  (watcher tests: responses bucket, WorkQueue)
 from support.app_cloud import api, app_cloud  # noqa: E402,F401  (app tests: the session's local cloud behind a proxy)

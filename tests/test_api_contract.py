@@ -47,7 +47,7 @@ def test_error_body_names_the_problem_and_keeps_extras():
 
 def test_a_result_round_trips_through_its_dict():
     result = api.Result("j1", api.STATUS_ERROR, text="so far", tokens=3, ttft_ms=12, latency_ms=40, model="m",
-                        error=api.result_error(api.ERR_ENGINE, "it broke"))
+                        error=api.result_error(api.ERR_ENGINE, "it broke"), turns_dropped=2)
     assert api.Result.from_dict(result.to_dict()) == result
     assert list(result.to_dict()) == list(api.RESULT_FIELDS)
     assert result.final and not api.Result("j1", api.STATUS_RUNNING).final
@@ -61,7 +61,7 @@ def test_a_result_error_without_message_repeats_its_code():
 
 def test_a_sparse_result_reads_with_defaults():
     result = api.Result.from_dict({"id": "j", "status": "running", "text": None, "tokens": None})
-    assert (result.text, result.tokens, result.ttft_ms, result.error) == ("", 0, None, None)
+    assert (result.text, result.tokens, result.ttft_ms, result.error, result.turns_dropped) == ("", 0, None, None, 0)
 
 
 @pytest.mark.parametrize("doc, words", [
@@ -72,6 +72,8 @@ def test_a_sparse_result_reads_with_defaults():
     ({"status": "done", "tokens": True}, "tokens"),
     ({"status": "done", "latency_ms": "fast"}, "latency_ms"),
     ({"status": "error", "error": "boom"}, "error"),
+    ({"status": "done", "turns_dropped": -1}, "turns_dropped"),
+    ({"status": "done", "turns_dropped": "2"}, "turns_dropped"),
 ])
 def test_what_is_not_a_result_is_refused_by_name(doc, words):
     with pytest.raises(ValueError, match=words):

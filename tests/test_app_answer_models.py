@@ -7,9 +7,9 @@ import json
 import pytest
 
 from app.models import markdown
-from app.models.answer_stats import (COST_GPU, COST_TOKENS, BackendFigures, Pricing, Timeline, answer_stats, money,
-                                     stats_line, tokens_per_second)
-from tlfif_common import prices
+from app.models.answer_stats import (COST_GPU, COST_LOCAL, COST_TOKENS, BackendFigures, Pricing, Timeline,
+                                     answer_stats, money, stats_line, tokens_per_second)
+from tlfif_common import names, prices
 
 TABLE = prices.load()
 
@@ -193,3 +193,18 @@ def test_joined_segments_are_the_text_without_the_markers():
 def test_plain_text_passes_through_unchanged():
     text = "Hello there.\nYou said: what is TL-FIF?\n"
     assert markdown.plain_text(markdown.parse(text)) == text and markdown.parse("") == []
+
+
+def test_a_local_cloud_answer_costs_nothing_and_says_local_cpu():
+    timeline = Timeline(sent=0.0, ended=2.31, first_token=0.2)
+    figures = BackendFigures(tokens=64, ttft_ms=200, generation_ms=2300, model="gemma.gguf")
+    stats = answer_stats("aws", timeline, figures, Pricing(gpu_hourly_eur=0.56, usd_to_eur=0.86), local=True)
+    assert stats["cost_basis"] == COST_LOCAL and stats["cost_eur"] == 0.0
+    assert stats_line(stats).endswith("· local CPU · €0.00")
+    assert "GPU" not in stats_line(stats) and "unknown" not in stats_line(stats)
+
+
+def test_the_echo_engine_says_so():
+    figures = BackendFigures(tokens=5, ttft_ms=10, generation_ms=100, model=names.ECHO_MODEL)
+    stats = answer_stats("aws", Timeline(sent=0.0, ended=0.2), figures, Pricing(), local=True)
+    assert stats_line(stats).endswith("· echo engine · €0.00")

@@ -22,7 +22,7 @@ LONG = " ".join(f"w{i}" for i in range(300))
 
 @pytest.fixture
 def stack(api, make_stack):
-    return make_stack(api.endpoints(), TIMINGS)
+    return make_stack(api.endpoints(local=False), TIMINGS)  # as a deployed stack: its answers are billed GPU time
 
 
 def test_an_aws_answer_carries_its_stats_and_gpu_cost(stack, api):

@@ -171,6 +171,39 @@ def test_502_forever_with_the_gpu_not_starting_ends_in_a_clear_error(api):
     assert len(api.calls_to("POST", "/infer")) == 5  # 1 + 3 retries + 1 after the message; then /ping said ready
 
 
+def recording_sleep(events: Events, waits: list[tuple[bool, float]]):
+    """The backend's sleep, noting each wait and whether the answer had shown text by then."""
+    def sleep(flag, seconds):
+        waits.append((bool(events.of("progress")), seconds))
+        wait_or_cancel(flag, seconds)
+    return sleep
+
+
+POLLS = Timings(result_first_poll_s=0.005, result_poll_start_s=0.05, result_poll_cap_s=0.2)
+
+
+def test_the_result_is_polled_fast_until_its_first_text_then_with_backoff(api):
+    api.ready_gpu()
+    api.results.fail("GET", "/*", 404, 404, 404)  # not written yet, three times
+    events, waits = Events(), []
+    client, _ = make_client(api, timings=POLLS, sleep=recording_sleep(events, waits))
+    reply, _ = run(client, prompt=LONG, events=events)
+    assert reply.text == api.reply(LONG)
+    before = [s for shown, s in waits if not shown]
+    after = [s for shown, s in waits if shown]
+    assert len(before) >= 3 and set(before) == {POLLS.result_first_poll_s}, waits
+    assert after and min(after) >= POLLS.result_poll_start_s, waits
+
+
+def test_a_starting_gpu_is_not_polled_fast_before_its_eta(api):
+    api.stop_gpu()
+    events, waits = Events(), []
+    client, _ = make_client(api, timings=POLLS, sleep=recording_sleep(events, waits))
+    run(client, events=events)
+    assert events.of("queued")[0][1] == "starting"
+    assert waits[:3] == [(False, 0.05), (False, 0.1), (False, 0.2)], "the backoff while the GPU boots"
+
+
 def test_starting_gpu_reports_eta_and_the_missing_result_403_is_not_yet(api):
     api.results.answer_as("GET", "/*", 404, 403)  # S3, when the reader may not list the bucket
     api.stop_gpu()

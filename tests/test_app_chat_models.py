@@ -44,6 +44,15 @@ def test_everything_is_kept_when_it_fits_oldest_first_in_user_assistant_pairs():
     assert t.tokens == sum(estimate_tokens(s) for s in ("q1", "a1", "q2", "a2", "q3"))
 
 
+def test_without_a_token_budget_only_the_byte_bound_trims():
+    """The AWS backend's case: the watcher trims by tokens; the app only keeps the history under the API's bytes."""
+    turns = [(f"question {i} " + "x" * 2000, "y" * 2000) for i in range(6)]
+    assert trim_history(turns, prompt="p", budget_tokens=None).dropped == 0
+    t = trim_history(turns, prompt="p", budget_tokens=None, max_bytes=3 * 4011)  # three pairs of 4011 bytes
+    assert (t.kept, t.dropped, t.over_budget) == (3, 3, False)
+    assert t.messages[0]["content"].startswith("question 3"), "the newest that fit, oldest first"
+
+
 def test_the_oldest_turns_go_first_and_the_budget_holds():
     turns = [(f"question {i} " + "x" * 200, f"answer {i} " + "y" * 200) for i in range(10)]
     pair = estimate_tokens(turns[0][0]) + estimate_tokens(turns[0][1])

@@ -52,18 +52,51 @@ def test_the_second_prompt_carries_the_first_exchange_and_the_chat_params(stack,
     assert bodies[1]["prompt"] == "And who pays for the GPU?"
 
 
-def test_a_small_context_drops_the_oldest_turns_and_says_so(api, new_stack):
+def test_on_openai_a_small_context_drops_the_oldest_turns_and_says_so(new_stack):
+    """An OpenAI-compatible server does not trim: the app estimates the tokens against its context setting."""
+    with FakeOpenAI(reply="Noted.") as srv:
+        settings = replace(Settings(), backend="openai", openai_base_url=srv.base_url, openai_model="m",
+                           context_tokens=512)
+        s = new_stack(settings, env={"OPENAI_API_KEY": "sk-x"})
+        try:
+            s.bus.send("ui.chat_settings", chat_id=s.chats.current.id, system="", temperature="0.7",
+                       max_tokens="200")
+            for n in range(4):
+                s.ask(f"question {n} " + "x" * 300)
+            contents = [m["content"] for m in srv.chat_requests[-1].body["messages"][:-1]]
+            assert contents and not any(c.startswith("question 0") for c in contents), "the oldest turn went first"
+            assert contents[-2].startswith("question 2"), "the newest turns stay"
+            assert "left out of the context" in s.of("chat.notice")[-1]["message"]
+        finally:
+            s.close()
+
+
+def test_on_aws_the_app_sends_the_whole_history_the_watcher_trims_it(api, new_stack):
+    """The watcher trims with the model's own tokenizer: the app's context setting does not cut the history."""
     s = new_stack(replace(Settings(), context_tokens=512))
     try:
-        s.bus.send("ui.chat_settings", chat_id=s.chats.current.id, system="", temperature="0.7",
-                   max_tokens="200")
         for n in range(4):
             s.ask(f"question {n} " + "x" * 300)
-        body = api.calls_to("POST", "/infer")[-1].body
-        contents = [m["content"] for m in body.get("messages", [])]
-        assert contents and not any(c.startswith("question 0") for c in contents), "the oldest turn went first"
-        assert contents[-2].startswith("question 2"), "the newest turns stay"
-        assert "left out of the context" in s.of("chat.notice")[-1]["message"]
+        contents = [m["content"] for m in api.calls_to("POST", "/infer")[-1].body["messages"]]
+        assert [c.split()[1] for c in contents[::2]] == ["0", "1", "2"], "every earlier turn is sent"
+        assert not any("left out" in n["message"] for n in s.of("chat.notice"))
+    finally:
+        s.close()
+
+
+def test_turns_the_watcher_left_out_are_shown_as_a_notice(api, new_stack):
+    from tlfif_common.api import Result
+
+    api.stop_gpu()  # the job waits for the GPU: its result is written here, as the watcher would after trimming
+    s = new_stack()
+    try:
+        s.bus.send("ui.send", prompt="with a long history")
+        s.until(lambda: s.of("job.queued"))
+        api.put_result(Result(s.of("job.queued")[0]["job_id"], "done", text="short answer", tokens=2,
+                              turns_dropped=3))
+        s.until(lambda: s.of("job.done") or s.of("job.failed"))
+        assert s.of("job.done")[0]["text"] == "short answer"
+        assert s.of("chat.notice")[-1]["message"].startswith("3 earlier exchange(s) left out of the context")
     finally:
         s.close()
 

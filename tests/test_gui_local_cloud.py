@@ -53,7 +53,7 @@ def test_prompt_on_the_embedded_local_cloud(gui, home, root):
     assert not d.recorder.of("job.failed"), d.recorder.of("job.failed")
     assert seen[-1].endswith("You said: hello from the window")
     assert len(seen) >= 2, f"the answer should grow: {seen}"
-    assert " · total " in w.output.meta_text(rid) and "GPU €" in w.output.meta_text(rid)
+    assert " · total " in w.output.meta_text(rid) and "echo engine · €0.00" in w.output.meta_text(rid)
     assert w.prompt.send_btn.instate(["!disabled"])
     d.until(lambda: "auto-stop in" in w.status.gpu_label["text"], 10, "ready with the idle countdown")
 

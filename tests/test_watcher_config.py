@@ -45,7 +45,7 @@ def test_every_setting_is_read():
 @pytest.mark.parametrize("env, variable", [
     ({names.ENV_RESPONSES_BUCKET: "r"}, names.ENV_REDIS_URL),
     ({names.ENV_REDIS_URL: "redis://x"}, names.ENV_RESPONSES_BUCKET),
-    ({**REQUIRED, names.ENV_ENGINE: "llama.cpp"}, names.ENV_ENGINE),
+    ({**REQUIRED, names.ENV_ENGINE: "tgi"}, names.ENV_ENGINE),
     ({**REQUIRED, names.ENV_ECHO_DELAY_MS: "fast"}, names.ENV_ECHO_DELAY_MS),
     ({**REQUIRED, names.ENV_ECHO_DELAY_MS: "-1"}, names.ENV_ECHO_DELAY_MS),
     ({**REQUIRED, names.ENV_MINUTE_SECONDS: "0"}, names.ENV_MINUTE_SECONDS),

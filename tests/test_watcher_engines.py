@@ -196,3 +196,24 @@ def test_spellings_of_one_adapter_share_one_cache_entry(adapter_bucket, tmp_path
              for spelling in ("adapters/alice", "adapters/alice/", "adapters//alice")}
     assert paths == {os.path.join(str(tmp_path), lora_name(f"s3://{MODELS_BUCKET}/adapters/alice"))}
     assert len(os.listdir(tmp_path)) == 1
+
+
+def test_vllm_trims_the_oldest_turns_with_its_tokenize_endpoint_and_reports_how_many():
+    words = " ".join(["word"] * 40)
+    history = []
+    for i in range(4):
+        history += [{"role": "user", "content": f"q{i} {words}"}, {"role": "assistant", "content": f"a{i} {words}"}]
+    with FakeOpenAI(reply="ok", model="TinyLlama", max_model_len=300) as srv:
+        engine = VllmEngine(srv.base_url)
+        assert engine.ready() and engine.context_window == 300  # as /v1/models lists it
+        gen = engine.generate(job(messages=history, params={"max_tokens": 64, "system": "Be brief."}))
+        assert "".join(gen) == "ok"
+        sent = srv.chat_requests[-1].body["messages"]
+        counted = [r.body for r in srv.requests if r.path == "/tokenize"]
+
+    # Fake tokenizer: 41 words + 3 per message. Budget 300 - 64 = 236: the newest two turns (4 × 44) plus the
+    # system prompt (5) and the prompt (8) and the generation prompt (1) = 190 fit; three turns (278) do not.
+    assert gen.turns_dropped == 2
+    assert sent == [{"role": "system", "content": "Be brief."}, *history[4:],
+                    {"role": "user", "content": "Why is the sky blue?"}]
+    assert counted and all(body["model"] == "TinyLlama" and body["add_generation_prompt"] for body in counted)

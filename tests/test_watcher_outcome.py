@@ -41,4 +41,13 @@ def test_a_job_that_never_ran_has_only_its_status_and_error():
     result = outcome("j", api.STATUS_ERROR, error_code=api.ERR_EXPIRED)
     assert result.to_dict() == {"id": "j", "status": "error", "text": "", "tokens": 0, "ttft_ms": None,
                                 "latency_ms": None, "model": None,
-                                "error": {"code": api.ERR_EXPIRED, "message": api.ERR_EXPIRED}}
+                                "error": {"code": api.ERR_EXPIRED, "message": api.ERR_EXPIRED}, "turns_dropped": 0}
+    assert tuple(result.to_dict()) == api.RESULT_FIELDS
+
+
+def test_every_snapshot_and_the_final_result_say_how_many_turns_the_engine_left_out():
+    run = a_run(("a", 10.1))
+    run.turns_dropped = 2
+    assert outcome("j", api.STATUS_RUNNING, run).turns_dropped == 2
+    final = outcome("j", api.STATUS_DONE, run, now=10.5)
+    assert api.Result.from_dict(final.to_dict()) == final and final.to_dict()["turns_dropped"] == 2

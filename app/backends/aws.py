@@ -3,8 +3,9 @@
 - Bearer ID token on every API call; a 401 re-authenticates once (refresh, else sign in again).
 - 502/504 on /infer: retried after 0.5 s, 1 s, 2 s; then "Server likely cold-starting (~90s). Will
   retry." and more tries while /ping says the GPU is starting (or /ping itself is 502/504), within a budget.
-- result_url polled with backoff (100 ms doubling to 1 s, back to 100 ms whenever the answer grew); 403/404 mean
-  "not written yet" (S3 answers 403 for a missing key when the reader may not list the bucket).
+- result_url polled every 40 ms until the answer's first text (for at most 30 s from when the job should start: at
+  once, or after /infer's eta), then with backoff (100 ms doubling to 1 s, back to 100 ms whenever the answer
+  grew); 403/404 mean "not written yet" (S3 answers 403 for a missing key when the reader may not list the bucket).
 - Stop generating (`cancel`, on a worker thread): POST /cancel/{id} with the job id /infer gave (at once, or as soon
   as /infer answers when the stop came first); polling goes on until the result says `cancelled` (the watcher
   closed the engine stream and wrote the text so far), and the Reply comes back `stopped`. A job that never
@@ -45,6 +46,7 @@ class AwsSubmission:
     job_id: str
     result_url: str
     status: str
+    eta_s: float = 0.0  # /infer's estimate of when a starting GPU takes the job
 
 
 class AwsTinyLlamaClient(Backend):
@@ -94,7 +96,7 @@ class AwsTinyLlamaClient(Backend):
                 self._cancel_posted.add(request.request_id)
         if stop_now:  # Stop came while /infer was on its way: cancel now that the id is known
             self._post_cancel(request.request_id, job_id)
-        return AwsSubmission(request.request_id, job_id, str(result_url), status)
+        return AwsSubmission(request.request_id, job_id, str(result_url), status, eta)
 
     def _follow(self, submission: AwsSubmission, events: JobEvents) -> Reply:
         """Poll result_url until the result is final (or stopped, or expired)."""
@@ -103,6 +105,7 @@ class AwsTinyLlamaClient(Backend):
         reader = self._session.api()
         delay = timings.result_poll_start_s
         deadline = time.monotonic() + timings.result_timeout_s
+        fast_from = time.monotonic() + submission.eta_s  # when the first token may come: poll fast until it does
         last_text: str | None = None
         last: Result | None = None  # the latest result object read
         failures = 0
@@ -130,7 +133,7 @@ class AwsTinyLlamaClient(Backend):
                 if doc.status in (STATUS_DONE, STATUS_CANCELLED):
                     if doc.status == STATUS_CANCELLED:
                         log.info("[aws] job %s cancelled by the watcher", submission.job_id)
-                    return _reply(doc, stopped=doc.status == STATUS_CANCELLED)
+                    return _reply(doc, stopped=doc.status == STATUS_CANCELLED, local=self._session.local)
                 if doc.status == STATUS_ERROR:
                     code, message = (doc.error.code, doc.error.message) if doc.error else ("unknown", "error")
                     raise BackendError(f"{self.tag} the model failed: {message} ({code})")
@@ -147,8 +150,10 @@ class AwsTinyLlamaClient(Backend):
                 if self._closing.wait(delay):
                     raise Cancelled()
             else:
+                now = time.monotonic()
+                first_wait = not last_text and fast_from <= now <= fast_from + timings.result_first_poll_window_s
                 try:
-                    self._sleep(flag, delay)
+                    self._sleep(flag, timings.result_first_poll_s if first_wait else delay)
                 except Cancelled:  # Stop pressed: read the result again at once, then wait for `cancelled`
                     continue
             delay = min(delay * 2, timings.result_poll_cap_s)
@@ -168,12 +173,12 @@ class AwsTinyLlamaClient(Backend):
             return None  # it finished first: the `done` result is about to be read
         if outcome == CANCEL_ACCEPTED and last is None and submission.status == api.INFER_STARTING:
             log.info("[aws] job %s stopped before it started", submission.job_id)
-            return Reply(text="", stopped=True, generation_ms=0)
+            return Reply(text="", stopped=True, generation_ms=0, local=self._session.local)
         if outcome == CANCEL_ACCEPTED and time.monotonic() <= stop_deadline:
             return None
         log.warning("[aws] job %s: no `cancelled` result (cancel %s); stopping with the text so far",
                     submission.job_id, outcome or "unanswered")
-        return _reply(last, stopped=True, final=False)
+        return _reply(last, stopped=True, final=False, local=self._session.local)
 
     def _explain(self, error: BaseException) -> str:
         if isinstance(error, RequestError):
@@ -276,10 +281,11 @@ def _failure(err: ApiError) -> str:
     return "no answer" if err.status == TRANSPORT_FAILED else f"HTTP {err.status}"
 
 
-def _reply(doc: Result | None, *, stopped: bool, final: bool = True) -> Reply:
+def _reply(doc: Result | None, *, stopped: bool, final: bool = True, local: bool = False) -> Reply:
     """A Reply from a result object (none: nothing came). `final`: the watcher's own final figures (a running
-    object's latency is not)."""
+    object's latency is not); `local`: the local cloud answered (free)."""
     if doc is None:
-        return Reply(text="", stopped=stopped)
+        return Reply(text="", stopped=stopped, local=local)
     return Reply(text=doc.text, tokens=doc.tokens, model=doc.model or "", ttft_ms=doc.ttft_ms,
-                 generation_ms=doc.latency_ms if final else None, stopped=stopped)
+                 generation_ms=doc.latency_ms if final else None, stopped=stopped, local=local,
+                 turns_dropped=doc.turns_dropped)

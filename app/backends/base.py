@@ -36,6 +36,8 @@ class Reply:
     prompt_tokens: int | None = None  # token usage the API reported (OpenAI); None when none was reported
     cached_tokens: int = 0
     stopped: bool = False             # the user stopped it (Stop / Esc); `text` is what came until then
+    local: bool = False               # answered by the local cloud on this machine: it costs nothing
+    turns_dropped: int = 0            # earlier turns the server left out to fit the model's context window
 
 
 class JobEvents(Protocol):

@@ -7,7 +7,8 @@ chat read; chat.exported and chat.warning for everyone). The Tk thread never wai
 which waits (bounded) for the queued writes so that a restart finds them.
 
 A prompt's context (`context_for`, called by the job controller as it submits): the current chat's done turns,
-trimmed to fit the model's context (app.models.context), and the chat's own params. An exchange is saved when
+trimmed (app.models.context: to the API's byte bound on AWS, whose watcher trims with the model's tokenizer; to an
+estimate of the model's context on OpenAI), and the chat's own params. An exchange is saved when
 submitted (prompt, status pending) and again once it ended (job.done / job.cancelled / job.failed: the job
 controller has written the outcome into the exchange before it publishes them). While an answer is coming the window
 stays on its chat: New chat, opening another chat and deleting this one are refused with a hint.
@@ -27,7 +28,7 @@ from app.models.chat import (Chat, ChatContext, ChatSummary, ParamError, check_c
 from app.models.context import context_budget, history_turns, trim_history
 from app.models.exchange import ExchangeLedger
 from app.models.search import RESULT_LIMIT, fts_query
-from app.models.settings import Settings
+from app.models.settings import BACKEND_AWS, Settings
 from app.services import chat_export
 from app.services.history_store import HistoryStore, chat_row
 
@@ -346,11 +347,16 @@ class ChatController:
         turns that fit the context budget, and its params."""
         chat = self.current
         settings = self._settings()
+        # The TL-FIF API trims with the model's own tokenizer (the answer says how much): only the byte bound here.
+        server_trims = settings.backend == BACKEND_AWS
+        budget = None if server_trims else context_budget(settings.context_tokens, chat.params.max_tokens)
         trimmed = trim_history(history_turns(chat.exchanges), prompt=prompt, system=chat.params.system,
-                               budget_tokens=context_budget(settings.context_tokens, chat.params.max_tokens))
+                               budget_tokens=budget)
         if trimmed.dropped:
+            why = ("the API takes a bounded history" if server_trims
+                   else f"the model sees {settings.context_tokens} tokens")
             self._bus.send("chat.notice", message=f"{trimmed.dropped} earlier exchange(s) left out of the context: "
-                                                  f"the model sees {settings.context_tokens} tokens.")
+                                                  f"{why}.")
         return ChatContext(chat_id=chat.id, messages=trimmed.messages or None,
                            params=chat.params.request_params(), dropped=trimmed.dropped)
 

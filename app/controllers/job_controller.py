@@ -155,6 +155,9 @@ class JobController:
             exchange.latency_ms, exchange.stats = stats.get("latency_ms"), stats
             exchange.status = STOPPED if reply.stopped else DONE
             exchange.finished_at = time.time()
+        if reply.turns_dropped:  # the server trimmed the history with the model's own tokenizer
+            self._bus.send("chat.notice", message=f"{reply.turns_dropped} earlier exchange(s) left out of the "
+                                                  "context: they did not fit the model's context window.")
         self._bus.send("job.cancelled" if reply.stopped else "job.done", request_id=request_id, backend=backend,
                        text=reply.text, model=reply.model, stats=stats)
 
@@ -234,7 +237,8 @@ class JobController:
         figures = BackendFigures(tokens=reply.tokens, ttft_ms=reply.ttft_ms, generation_ms=reply.generation_ms,
                                  model=reply.model, prompt_tokens=reply.prompt_tokens,
                                  cached_tokens=reply.cached_tokens)
-        stats = answer_stats(backend.key, events.timeline(ended), figures, self.pricing(), stopped=reply.stopped)
+        stats = answer_stats(backend.key, events.timeline(ended), figures, self.pricing(), stopped=reply.stopped,
+                             local=reply.local)
         log.info("%s %s after %d ms (%d tokens)", backend.tag, "stopped by the user" if reply.stopped else "answered",
                  stats["latency_ms"], reply.tokens)
         self._outbox.call(self._answered, request_id=request.request_id, backend=backend.key, reply=reply,

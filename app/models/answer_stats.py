@@ -6,6 +6,7 @@ the backend reported into a plain JSON-able dict (the conversation store keeps i
 
     TTFT 0.42 s · 38 tok/s · 118 tokens · total 3.10 s · GPU €0.0004
     TTFT 0.31 s · 55 tok/s · 42 tokens · total 1.02 s · $0.00012 (€0.00010)
+    TTFT 0.20 s · 30 tok/s · 64 tokens · total 2.31 s · local CPU · €0.00
 
 Cost: an AWS answer costs the GPU seconds it used (the watcher's `latency_ms`: from the job's start
 on the GPU to its last token) × the GPU's hourly price; an OpenAI answer costs its usage tokens × the model's token
@@ -17,8 +18,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from tlfif_common.names import ECHO_MODEL
+
 COST_GPU = "gpu_seconds"   # cost_basis: AWS, GPU seconds × hourly price
 COST_TOKENS = "tokens"     # cost_basis: OpenAI, usage tokens × token price
+COST_LOCAL = "local"       # cost_basis: the local cloud on this machine, free
 
 STATS_KEYS = ("stopped", "ttft_ms", "tokens", "tokens_per_s", "latency_ms", "cold_start_ms", "gpu_ms",
               "prompt_tokens", "cached_tokens", "model", "cost_basis", "cost_usd", "cost_eur", "cost_note")
@@ -53,8 +57,9 @@ class Pricing:
 
 
 def answer_stats(backend: str, timeline: Timeline, figures: BackendFigures, pricing: Pricing, *,
-                 stopped: bool = False) -> dict[str, Any]:
-    """The stats dict for one answer. `backend` is the backend key ("aws" costs GPU time, anything else tokens)."""
+                 stopped: bool = False, local: bool = False) -> dict[str, Any]:
+    """The stats dict for one answer. `backend` is the backend key ("aws" costs GPU time, anything else tokens);
+    `local`: the AWS backend on the local cloud, which costs nothing."""
     latency_ms = _ms(timeline.ended - timeline.sent)
     ttft_ms = figures.ttft_ms
     if ttft_ms is None and timeline.first_token is not None:
@@ -81,7 +86,10 @@ def answer_stats(backend: str, timeline: Timeline, figures: BackendFigures, pric
         "cost_eur": None,
         "cost_note": "",
     }
-    if backend == "aws":
+    if backend == "aws" and local:
+        stats["cost_basis"] = COST_LOCAL
+        stats["cost_eur"] = 0.0
+    elif backend == "aws":
         stats["cost_basis"] = COST_GPU
         stats["gpu_ms"] = figures.generation_ms
         stats.update(gpu_cost(figures.generation_ms, pricing.gpu_hourly_eur))
@@ -152,6 +160,8 @@ def stats_line(stats: dict[str, Any] | None) -> str:
     cold = _num(stats.get("cold_start_ms"))
     if cold:
         parts.append(f"cold start {cold / 1000:.0f} s")
+    if stats.get("cost_basis") == COST_LOCAL:
+        parts.append("echo engine" if stats.get("model") == ECHO_MODEL else "local CPU")
     parts.append(cost_text(stats))
     return " · ".join(p for p in parts if p)
 
@@ -159,6 +169,8 @@ def stats_line(stats: dict[str, Any] | None) -> str:
 def cost_text(stats: dict[str, Any]) -> str:
     """`GPU €0.0004` (AWS), `$0.00012 (€0.00010)` (OpenAI), or `cost unknown`."""
     usd, eur = _num(stats.get("cost_usd")), _num(stats.get("cost_eur"))
+    if stats.get("cost_basis") == COST_LOCAL:
+        return "€0.00"
     if stats.get("cost_basis") == COST_GPU and eur is not None:
         return f"GPU €{money(eur)}"
     if usd is not None:

@@ -1,10 +1,11 @@
 """Which earlier turns a prompt is sent with: the newest that fit the context budget. Pure logic, no widgets.
 
-TinyLlama sees at most 2048 tokens: system prompt + earlier turns + the prompt + the answer (max tokens). The app
-cannot run the model's tokenizer, so it estimates: ~4 characters a token (English text with Llama's tokenizer
-averages 3.5–4.5) plus a few tokens a message for the chat template's role markers. Turns go or stay in pairs
-(a user turn and its answer), oldest first out; the system prompt and the prompt always stay. The router's own
-limits (tlfif_common.jobs: MAX_MESSAGES turns, MAX_MESSAGES_BYTES) bound the history too.
+The TL-FIF API's watcher trims with its engine's own tokenizer and says how many turns it left out, so for the AWS
+backend the app keeps only the router's limits (tlfif_common.jobs: MAX_MESSAGES turns, MAX_MESSAGES_BYTES): no
+token budget. An OpenAI-compatible server does not trim: there the app estimates, ~4 characters a token (English
+text with Llama's tokenizer averages 3.5–4.5) plus a few tokens a message for the chat template's role markers,
+against the model's context minus the answer's max tokens. Turns go or stay in pairs (a user turn and its answer),
+oldest first out; the system prompt and the prompt always stay.
 """
 from __future__ import annotations
 
@@ -45,12 +46,13 @@ class Trimmed:
     over_budget: bool     # the system prompt and the prompt alone exceed the budget (nothing older was sent)
 
 
-def trim_history(turns: Sequence[tuple[str, str]], *, prompt: str, budget_tokens: int, system: str = "",
+def trim_history(turns: Sequence[tuple[str, str]], *, prompt: str, budget_tokens: int | None, system: str = "",
                  max_messages: int = MAX_MESSAGES, max_bytes: int = MAX_MESSAGES_BYTES) -> Trimmed:
     """Keep the newest turns whose estimated tokens fit in `budget_tokens` next to the system prompt and the
-    prompt; stop at the first turn that does not fit (no gaps: the model sees a contiguous recent conversation)."""
+    prompt (None: no token budget, only the message and byte bounds); stop at the first turn that does not fit
+    (no gaps: the model sees a contiguous recent conversation)."""
     fixed = estimate_tokens(prompt) + (estimate_tokens(system) if system.strip() else 0)
-    room = budget_tokens - fixed
+    room = budget_tokens - fixed if budget_tokens is not None else math.inf
     kept: list[tuple[str, str]] = []
     used = size = 0
     for user, assistant in reversed(turns):

@@ -39,8 +39,8 @@ class Settings:
     openai_model: str = DEFAULT_OPENAI_MODEL
     openai_base_url: str = ""  # empty: the SDK's default (api.openai.com)
     keep_warm_max_minutes: int = DEFAULT_KEEP_WARM_MAX_MINUTES  # keep-warm's maximum lifetime: the GPU stops then
-    context_tokens: int = DEFAULT_CONTEXT_TOKENS  # the model's context window: the chat history is trimmed to fit
-    local_model: str = ""  # [local] model: a .gguf file on this machine (empty: none chosen)
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS  # the OpenAI model's context window: the history is trimmed to fit
+    local_model: str = ""  # a GGUF file the local cloud serves with llama.cpp; empty: the echo engine
 
     def with_idle(self, idle: int) -> Settings:
         return replace(self, idle=check_idle(idle))

@@ -3,8 +3,8 @@
     [app]     idle = 5            backend = aws | openai      keep_warm_max_minutes = 120 (1-480)
     [aws]     api_url, client_id, auth_domain, region, redirect_port
     [openai]  model, base_url
-    [chat]    context_tokens = 2048   (the model's context window; the chat history is trimmed to fit)
-    [local]   model = /path/to/model.gguf
+    [chat]    context_tokens = 2048   (the OpenAI model's context window; the history is trimmed to fit)
+    [local]   model = ~/models/tinyllama-1.1b-chat.Q4_K_M.gguf   (the local cloud's model; empty: echo engine)
 Keys this version does not know are kept when the app saves.
 
 Also where the app's data lives (`data_dir()`: the chat history; overridable with TLFIF_DATA_DIR).
@@ -116,7 +116,7 @@ def _from_parser(parser: configparser.ConfigParser, notices: list[str]) -> Setti
                     keep_warm_max_minutes=read("app", "keep_warm_max_minutes", defaults.keep_warm_max_minutes,
                                                check_keep_warm_max),
                     context_tokens=read("chat", "context_tokens", defaults.context_tokens, check_context_tokens),
-                    local_model=read("local", "model", defaults.local_model))
+                    local_model=read("local", "model", defaults.local_model).strip())
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:

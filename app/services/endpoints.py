@@ -55,6 +55,7 @@ class AwsEndpoint:
     # of the configured region: the pool id is not part of the settings).
     issuer: str = ""
     issuer_prefix: str = ""
+    local: bool = False  # the local cloud on this machine: its answers cost nothing
 
     def __post_init__(self) -> None:
         for name, url in (("api_url", self.api_url), ("authorize_url", self.authorize_url),
@@ -80,7 +81,7 @@ class AwsEndpoint:
             authorize_url += ("&" if "?" in authorize_url else "?") + urlencode({"login_secret": login_secret})
         return cls(api_url=info["api_url"].rstrip("/"), authorize_url=authorize_url,
                    token_url=info["token_url"], client_id=info["client_id"], redirect_uri=info["redirect_uri"],
-                   browser=False, issuer=info["issuer"])
+                   browser=False, issuer=info["issuer"], local=True)
 
 
 def _region_of(auth_domain: str) -> str:

@@ -46,6 +46,14 @@ class TlfifSession:
                                                               timeout=self._timings.http_timeout_s)
             return api
 
+    @property
+    def local(self) -> bool:
+        """Talking to the local cloud (its answers cost nothing)? False while no endpoint is known."""
+        try:
+            return self._endpoints.get(timeout=0).local
+        except EndpointUnavailable:  # no endpoint yet, or the local cloud could not start
+            return False
+
     def authed(self, call: Callable[[TlfifApi, str], Any], *, interactive: bool = True) -> Any:
         """Run `call(api, token)`; on 401 re-authenticate once and run it again."""
         api = self.api()

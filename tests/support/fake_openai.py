@@ -25,6 +25,10 @@ Endpoints:
                                      chunk with `choices: []` and `usage`. Without `stream`: one `chat.completion`.
     POST /v1/load_lora_adapter       vLLM's: `{"lora_name", "lora_path"}` → 200 text; already loaded → 400.
     POST /v1/unload_lora_adapter     vLLM's: `{"lora_name"}`.
+    POST /tokenize                   vLLM's (at the root, beside /v1): `{"model", "messages",
+                                     "add_generation_prompt"}` or `{"model", "prompt"}` → `{"count", "max_model_len",
+                                     "tokens"}`. The fake tokenizer: one token per word, plus TEMPLATE_TOKENS per
+                                     message (role markers) and one for the generation prompt.
     anything else                    404 with an OpenAI error body.
 
 Constructor keywords (all are also plain attributes a test may change while the server runs):
@@ -48,6 +52,7 @@ Constructor keywords (all are also plain attributes a test may change while the 
                    `Retry-After` header (seconds). Note the SDK retries 429/5xx itself unless max_retries=0.
     pause_after    after this many content chunks, hold the stream until `resume()` (or the client hangs up).
     lora_status    HTTP status for /v1/load_lora_adapter (default 200; e.g. 404 to make loads fail).
+    max_model_len  the context window /v1/models and /tokenize report, as vLLM does (default 2048).
 
 Records (thread-safe lists, appended as requests arrive):
     requests       every `Recorded(method, path, headers, body)`; `body` is the decoded JSON (or None / raw str).
@@ -72,6 +77,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _WORD = re.compile(r"\s*\S+|\s+")
+TEMPLATE_TOKENS = 3  # the fake chat template's tokens around one message
 
 
 @dataclass
@@ -113,7 +119,7 @@ class FakeOpenAI:
                  strict_model: bool = False, api_key: str | None = None, chunk_delay: float = 0.0,
                  fail_after: int | None = None, fail_mode: str = "drop", status: int | None = None,
                  status_times: int | None = None, retry_after: int | None = None, pause_after: int | None = None,
-                 lora_status: int = 200, host: str = "127.0.0.1", port: int = 0):
+                 lora_status: int = 200, max_model_len: int = 2048, host: str = "127.0.0.1", port: int = 0):
         if fail_mode not in ("drop", "error"):
             raise ValueError("fail_mode must be 'drop' or 'error'")
         self.reply = reply
@@ -129,6 +135,7 @@ class FakeOpenAI:
         self.retry_after = retry_after
         self.pause_after = pause_after
         self.lora_status = lora_status
+        self.max_model_len = max_model_len
         self.requests: list[Recorded] = []
         self.streams: list[StreamRecord] = []
         self.loaded_loras: dict[str, str] = {}
@@ -272,7 +279,7 @@ class FakeOpenAI:
                     return self._error(404, f"Not found: {self.path}")
                 now = int(time.time())
                 data = [{"id": fake.model, "object": "model", "created": now, "owned_by": "vllm",
-                         "root": fake.model, "parent": None}]
+                         "root": fake.model, "parent": None, "max_model_len": fake.max_model_len}]
                 data += [{"id": name, "object": "model", "created": now, "owned_by": "vllm", "root": path,
                           "parent": fake.model} for name, path in list(fake.loaded_loras.items())]
                 self._send(200, {"object": "list", "data": data})
@@ -287,6 +294,8 @@ class FakeOpenAI:
                     return self._chat(rec)
                 if route == "/v1/load_lora_adapter":
                     return self._load_lora(body)
+                if route == "/tokenize":
+                    return self._tokenize(body)
                 if route == "/v1/unload_lora_adapter":
                     name = body.get("lora_name") if isinstance(body, dict) else None
                     if name not in fake.loaded_loras:
@@ -294,6 +303,16 @@ class FakeOpenAI:
                     fake.loaded_loras.pop(name, None)
                     return self._send(200, f"Success: LoRA adapter '{name}' removed successfully.", "text/plain")
                 self._error(404, f"Not found: {self.path}")
+
+            def _tokenize(self, body: Any) -> None:
+                if isinstance(body, dict) and isinstance(body.get("messages"), list):
+                    count = sum(len(str(m.get("content", "")).split()) + TEMPLATE_TOKENS for m in body["messages"])
+                    count += 1 if body.get("add_generation_prompt", True) else 0
+                elif isinstance(body, dict) and isinstance(body.get("prompt"), str):
+                    count = len(body["prompt"].split())
+                else:
+                    return self._error(400, "Either 'prompt' or 'messages' must be provided.")
+                self._send(200, {"count": count, "max_model_len": fake.max_model_len, "tokens": list(range(count))})
 
             def _load_lora(self, body: Any) -> None:
                 if not isinstance(body, dict) or not body.get("lora_name") or not body.get("lora_path"):

@@ -15,7 +15,9 @@ the job message are in `jobs`, POST /keepwarm's body in `keepwarm`.
 The result object `s3://<bucket>/{id}.json`, written by the watcher and polled by the client through result_url:
 
     {"id", "status": "running"|"done"|"error"|"cancelled", "text", "tokens", "ttft_ms", "latency_ms", "model",
-     "error": {"code", "message"} | null}
+     "error": {"code", "message"} | null, "turns_dropped"}
+
+`turns_dropped`: earlier conversation turns the watcher left out to fit the model's context window (0: none).
 """
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ ERR_ADAPTER = "adapter_error"
 ERR_GPU_STOPPED = "gpu_stopped"  # with STATUS_CANCELLED: the user stopped the GPU (POST /stop) before the answer ended
 GPU_STOPPED_MESSAGE = "GPU stopped"
 
-RESULT_FIELDS = ("id", "status", "text", "tokens", "ttft_ms", "latency_ms", "model", "error")
+RESULT_FIELDS = ("id", "status", "text", "tokens", "ttft_ms", "latency_ms", "model", "error", "turns_dropped")
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class Result:
     latency_ms: int | None = None
     model: str | None = None
     error: ResultError | None = None
+    turns_dropped: int = 0
 
     @property
     def final(self) -> bool:
@@ -103,7 +106,8 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         error = {"code": self.error.code, "message": self.error.message} if self.error else None
         return {"id": self.id, "status": self.status, "text": self.text, "tokens": self.tokens,
-                "ttft_ms": self.ttft_ms, "latency_ms": self.latency_ms, "model": self.model, "error": error}
+                "ttft_ms": self.ttft_ms, "latency_ms": self.latency_ms, "model": self.model, "error": error,
+                "turns_dropped": self.turns_dropped}
 
     def encode(self) -> bytes:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -122,9 +126,13 @@ class Result:
             raise ValueError("result text must be a string")
         if isinstance(tokens, bool) or not isinstance(tokens, int):
             raise ValueError("result tokens must be an integer")
+        turns_dropped = data.get("turns_dropped") or 0  # absent in objects written before the watcher trimmed
+        if isinstance(turns_dropped, bool) or not isinstance(turns_dropped, int) or turns_dropped < 0:
+            raise ValueError("result turns_dropped must be a non-negative integer")
         return cls(id=str(data.get("id") or ""), status=status, text=text, tokens=tokens,
                    ttft_ms=_optional_int(data, "ttft_ms"), latency_ms=_optional_int(data, "latency_ms"),
-                   model=_optional_str(data, "model"), error=_error_of(data.get("error")))
+                   model=_optional_str(data, "model"), error=_error_of(data.get("error")),
+                   turns_dropped=turns_dropped)
 
 
 def result_error(code: str | None, message: str | None = None) -> ResultError | None:

@@ -71,9 +71,12 @@ ENV_BOOT_ETA_SECONDS = "TLFIF_BOOT_ETA_SECONDS"
 ENV_QUEUE_FUNCTION = "TLFIF_QUEUE_FUNCTION"
 
 # Environment variables: GPU watcher (it also reads ENV_REDIS_URL and ENV_RESPONSES_BUCKET).
-ENV_ENGINE = "TLFIF_ENGINE"  # "vllm" | "echo"
+ENV_ENGINE = "TLFIF_ENGINE"  # "vllm" | "llama.cpp" | "echo"
 ENV_ENGINE_URL = "TLFIF_ENGINE_URL"  # OpenAI-compatible base URL, default http://127.0.0.1:8000/v1
 ENV_ENGINE_MODEL = "TLFIF_ENGINE_MODEL"
+ENV_ENGINE_CONTEXT = "TLFIF_ENGINE_CONTEXT"  # context window in tokens, when the server does not list it
+# Local cloud: the GGUF model its GPU node serves (`tl-fif cloud up --model` wins; then this; then ~/.tl-fif.ini).
+ENV_LOCAL_MODEL = "TLFIF_LOCAL_MODEL"
 ENV_ECHO_DELAY_MS = "TLFIF_ECHO_DELAY_MS"
 ENV_IMDS_URL = "TLFIF_IMDS_URL"  # default http://169.254.169.254
 ENV_MINUTE_SECONDS = "TLFIF_MINUTE_SECONDS"  # length of an idle "minute"; tests shorten it
@@ -92,6 +95,7 @@ DEFAULT_REGION = "eu-central-1"
 DEFAULT_ENGINE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_IMDS_URL = "http://169.254.169.254"
 DEFAULT_MODEL = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
+ECHO_MODEL = "echo"  # the `model` a result of the echo engine names (no model loaded)
 BOOT_ETA_SECONDS = 90
 # The templates' default GPU instance type (cloud/cfn gpu.yaml, main.yaml). The app prices an answer's GPU seconds
 # with the deployed type's price from GET /cost (gpu_hourly_eur) and falls back to this type's until /cost answered.

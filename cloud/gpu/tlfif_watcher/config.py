@@ -2,10 +2,11 @@
 
     TLFIF_REDIS_URL            required   redis://host:6379/0 (rediss:// for TLS)
     TLFIF_RESPONSES_BUCKET     required   where result objects `{id}.json` go
-    TLFIF_ENGINE               vllm       "vllm" | "echo"
+    TLFIF_ENGINE               vllm       "vllm" | "llama.cpp" | "echo"
     TLFIF_ENGINE_URL           http://127.0.0.1:8000/v1   the OpenAI-compatible server (vllm engine)
     TLFIF_ENGINE_MODEL         (first model the server lists)   model name to request
-    TLFIF_ENGINE_API_KEY       EMPTY      bearer key, only if vLLM runs with --api-key
+    TLFIF_ENGINE_API_KEY       EMPTY      bearer key, only if the server runs with --api-key
+    TLFIF_ENGINE_CONTEXT       (as vLLM lists it)   context window in tokens: the history is trimmed to fit
     TLFIF_ECHO_DELAY_MS        30         delay between echoed words (0 allowed)
     TLFIF_IMDS_URL             http://169.254.169.254
     TLFIF_MINUTE_SECONDS       60         length of an idle "minute" (tests and the local cloud shorten it)
@@ -27,7 +28,7 @@ from typing import Mapping
 from tlfif_common import names
 from tlfif_common.workqueue import DEFAULT_LEASE_SECONDS
 
-ENGINES = ("vllm", "echo")
+ENGINES = ("vllm", "llama.cpp", "echo")
 DEFAULT_ECHO_DELAY_MS = 30
 DEFAULT_IDLE_MINUTES = 5
 DEFAULT_MINUTE_SECONDS = 60.0
@@ -45,6 +46,7 @@ class WatcherConfig:
     engine_url: str = names.DEFAULT_ENGINE_URL
     engine_model: str | None = None
     engine_api_key: str = "EMPTY"
+    engine_context: int | None = None
     echo_delay_ms: int = DEFAULT_ECHO_DELAY_MS
     imds_url: str = names.DEFAULT_IMDS_URL
     minute_seconds: float = DEFAULT_MINUTE_SECONDS
@@ -97,6 +99,7 @@ class WatcherConfig:
             engine_url=text(names.ENV_ENGINE_URL, names.DEFAULT_ENGINE_URL).rstrip("/"),
             engine_model=text(names.ENV_ENGINE_MODEL),
             engine_api_key=text(names.ENV_ENGINE_API_KEY, "EMPTY"),
+            engine_context=int(number(names.ENV_ENGINE_CONTEXT, 0, 1, integer=True)) or None,
             echo_delay_ms=int(number(names.ENV_ECHO_DELAY_MS, DEFAULT_ECHO_DELAY_MS, 0, integer=True)),
             imds_url=text(names.ENV_IMDS_URL, names.DEFAULT_IMDS_URL).rstrip("/"),
             minute_seconds=number(names.ENV_MINUTE_SECONDS, DEFAULT_MINUTE_SECONDS, 0.001),

@@ -20,6 +20,7 @@ class Run:
         self.pieces: list[str] = []
         self.first_at: float | None = None
         self.tokens: int | None = None  # what the engine reported at the end; None: count the pieces
+        self.turns_dropped = 0          # earlier turns the engine left out to fit its context window
 
     def add(self, piece: str, now: float) -> None:
         if self.first_at is None:
@@ -40,4 +41,5 @@ def outcome(job_id: str, status: str, run: Run | None = None, *, now: float | No
         return Result(job_id, status, error=error)
     tokens = run.tokens if run.tokens is not None else len(run.pieces)
     return Result(job_id, status, text="".join(run.pieces), tokens=tokens, ttft_ms=run.ttft_ms,
-                  latency_ms=_ms(now - run.started) if now is not None else None, model=run.model, error=error)
+                  latency_ms=_ms(now - run.started) if now is not None else None, model=run.model, error=error,
+                  turns_dropped=run.turns_dropped)

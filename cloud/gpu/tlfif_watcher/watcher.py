@@ -237,7 +237,7 @@ class Watcher:
         gen: Generation | None = None
         try:
             gen = self.engine.generate(job)
-            run.model = gen.model
+            run.model, run.turns_dropped = gen.model, gen.turns_dropped
             self.current.attach(gen)
             if self.stopping or self.current.cancelled_by_user == job.id:  # asked while the engine was starting
                 gen.close()
@@ -246,7 +246,7 @@ class Watcher:
                 for piece in gen:
                     now = self.clock()
                     run.add(piece, now)
-                    if now - last_write >= PROGRESS_INTERVAL_S:
+                    if len(run.pieces) == 1 or now - last_write >= PROGRESS_INTERVAL_S:  # the first token at once
                         last_write = now
                         progress.submit(outcome(job.id, api.STATUS_RUNNING, run))
             finally:

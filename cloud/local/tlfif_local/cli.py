@@ -1,11 +1,14 @@
 """`tl-fif cloud up|token` (also `python -m tlfif_local up|token`).
 
-    tl-fif cloud up [--port N] [--boot-seconds S] [--engine echo|URL] [--minute-seconds S] [--echo-delay-ms MS]
+    tl-fif cloud up [--port N] [--boot-seconds S] [--engine echo|URL] [--model PATH.gguf [--ctx N]]
+                    [--minute-seconds S] [--echo-delay-ms MS]
         Runs the whole backend on loopback in the foreground until Ctrl+C / SIGTERM. The first stdout line is one
         JSON object {"api_url","issuer","authorize_url","token_url","jwks_url","client_id","redirect_uri","region"};
         after it, one JSON access-log line per API request. Component logs go to stderr.
         --engine URL points the watcher at an OpenAI-compatible server (llama.cpp server, Ollama, vLLM), e.g.
-        http://127.0.0.1:8080/v1. Exit 2 when redis-server is missing or an option is wrong.
+        http://127.0.0.1:8080/v1. --model runs llama-cpp-python's server with that GGUF on the GPU node
+        (default: `[local] model` in ~/.tl-fif.ini; none: the echo engine). Exit 2 when redis-server is missing,
+        the model cannot be served (missing, not GGUF, too big for free memory, port in use) or an option is wrong.
 
     tl-fif cloud token [--user NAME] [--expires-in SECONDS]
         Prints one ID token from the running local cloud's issuer (negative --expires-in: already expired).
@@ -44,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--engine", default="echo",
                     help="'echo' (default) or the base URL of an OpenAI-compatible server, e.g. "
                          "http://127.0.0.1:8080/v1")
+    up.add_argument("--model", default=None,
+                    help="a GGUF model file the GPU node serves with llama-cpp-python (default: [local] model in "
+                         "~/.tl-fif.ini; none: the echo engine)")
+    up.add_argument("--ctx", type=int, default=None, help="the local model's context window in tokens "
+                                                          "(default 2048)")
+    up.add_argument("--engine-port", type=int, default=0, help="the local model server's port (default: free)")
     up.add_argument("--echo-delay-ms", type=int, default=None, help="echo engine delay between words")
     up.add_argument("--minute-seconds", type=float, default=None,
                     help=f"length of an idle 'minute' for the watcher and keep-warm (default 60, or "
@@ -81,6 +90,19 @@ def _engine_ok(engine: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+def _configured_model() -> str:
+    """$TLFIF_LOCAL_MODEL, else `[local] model` in the app's settings file (the app runs this command)."""
+    from tlfif_common import names
+
+    if os.environ.get(names.ENV_LOCAL_MODEL, "").strip():
+        return os.environ[names.ENV_LOCAL_MODEL].strip()
+    try:
+        from app.services.config_file import load
+    except ImportError:  # the cloud installed without the app
+        return ""
+    return load().settings.local_model
+
+
 def _up(args) -> int:
     if not _engine_ok(args.engine):
         print(f"tl-fif cloud up: --engine must be 'echo' or an http(s):// URL, got {args.engine!r}", file=sys.stderr)
@@ -101,6 +123,8 @@ def _up(args) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     from .cloud import CloudOptions, LocalCloud
+    from .engine_server import DEFAULT_CONTEXT, EngineServerError
+    from .model_file import ModelError
     from .redis_server import RedisServerMissing
 
     # stdout carries the info line and the access log only; anything else printed (the router's JSON log lines,
@@ -130,8 +154,18 @@ def _up(args) -> int:
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, on_signal)
 
+    if args.model and args.engine != "echo":
+        print("tl-fif cloud up: give --model (a GGUF the GPU node serves) or --engine URL, not both", file=sys.stderr)
+        return EXIT_USAGE
+    # An explicit --engine URL wins over a configured model.
+    model = args.model if args.model is not None else (_configured_model() if args.engine == "echo" else "")
+    if args.ctx is not None and args.ctx < 16:
+        print("tl-fif cloud up: --ctx must be at least 16 tokens", file=sys.stderr)
+        return EXIT_USAGE
     options = CloudOptions(port=args.port, issuer_port=args.issuer_port, boot_seconds=args.boot_seconds,
-                           engine=args.engine, echo_delay_ms=args.echo_delay_ms, minute_seconds=args.minute_seconds,
+                           engine=args.engine, model=model or None, context=args.ctx or DEFAULT_CONTEXT,
+                           engine_port=args.engine_port,
+                           echo_delay_ms=args.echo_delay_ms, minute_seconds=args.minute_seconds,
                            throttle_rate=args.throttle_rate, throttle_burst=args.throttle_burst,
                            user_rps=args.user_rps, login_secret=os.environ.pop(ENV_LOGIN_SECRET, "") or None,
                            faults=faults)
@@ -143,7 +177,7 @@ def _up(args) -> int:
     try:
         try:
             info = cloud.start()
-        except RedisServerMissing as err:
+        except (RedisServerMissing, ModelError, EngineServerError) as err:
             print(f"tl-fif cloud up: {err}", file=sys.stderr)
             return EXIT_USAGE
         except OSError as err:

@@ -22,7 +22,9 @@ from tlfif_common import names
 from .aws_stack import AwsStack, local_credentials
 from .faults import SLOW_STOP, UNVERIFIED_TOKENS, UnverifiedJwtAuthorizer
 from .gateway import Gateway, GatewayServer, TokenBucket
+from .engine_server import DEFAULT_CONTEXT, EngineServer, check_installed, check_port_free
 from .gpu_node import GpuNode
+from .model_file import check_model
 from .imds import ImdsEmulator
 from .jwt_authorizer import JwtAuthorizer
 from .oidc import LocalIssuer
@@ -44,6 +46,9 @@ class CloudOptions:
     issuer_port: int = 0
     boot_seconds: float = 8.0
     engine: str = ENGINE_ECHO  # "echo" or the base URL of an OpenAI-compatible server
+    model: str | None = None  # a GGUF file: the GPU node runs llama-cpp-python's server with it (engine ignored)
+    context: int = DEFAULT_CONTEXT  # the local model's context window, tokens
+    engine_port: int = 0  # the local model server's port (default: a free one)
     echo_delay_ms: int | None = None
     minute_seconds: float | None = None
     throttle_rate: float = names.API_THROTTLE_RATE
@@ -84,10 +89,12 @@ class LocalCloud:
         self.info: dict | None = None
 
     def start(self) -> dict:
+        """Raises ModelError / EngineServerError (a bad --model) before anything is started."""
         opts = self.options
+        self._tmp = tempfile.TemporaryDirectory(prefix="tlfif-local-")
+        engine = self._engine_server()
         credentials = local_credentials()
         isolate_from_aws(opts.region, credentials)
-        self._tmp = tempfile.TemporaryDirectory(prefix="tlfif-local-")
 
         # Assigned first: a signal during start() still finds it to stop.
         self.redis = RedisServer(own_session=True, persist=True)
@@ -105,7 +112,7 @@ class LocalCloud:
         self.imds = ImdsEmulator(res.gpu_instance_id, region=opts.region).start()
         faults = opts.faults or {}
         self.node = GpuNode(self.aws.moto_instance(), boot_seconds=opts.boot_seconds,
-                            watcher_env=self._watcher_env(),
+                            watcher_env=self._watcher_env(engine), engine=engine,
                             stop_delay=float(faults.get(SLOW_STOP) or 0)).start()
 
         integration = self._router()
@@ -130,7 +137,17 @@ class LocalCloud:
         }
         return self.info
 
-    def _watcher_env(self) -> dict[str, str]:
+    def _engine_server(self) -> EngineServer | None:
+        opts = self.options
+        if not opts.model:
+            return None
+        check_installed()
+        info = check_model(opts.model, context=opts.context)
+        if opts.engine_port:
+            check_port_free(opts.engine_port)
+        return EngineServer(info, context=opts.context, port=opts.engine_port or None, log_dir=self._tmp.name)
+
+    def _watcher_env(self, engine: EngineServer | None = None) -> dict[str, str]:
         opts = self.options
         assert self.redis and self.aws and self.aws.resources and self.imds and self._tmp
         env = dict(os.environ)
@@ -141,7 +158,11 @@ class LocalCloud:
             names.ENV_ADAPTER_DIR: os.path.join(self._tmp.name, "adapters"),
             "PYTHONUNBUFFERED": "1",
         })
-        if opts.engine == ENGINE_ECHO:
+        if engine is not None:
+            env.update({names.ENV_ENGINE: "llama.cpp", names.ENV_ENGINE_URL: engine.base_url,
+                        names.ENV_ENGINE_API_KEY: engine.api_key, names.ENV_ENGINE_MODEL: engine.model_alias,
+                        names.ENV_ENGINE_CONTEXT: str(engine.context)})
+        elif opts.engine == ENGINE_ECHO:
             env[names.ENV_ENGINE] = "echo"
         else:
             env[names.ENV_ENGINE] = "vllm"

@@ -10,8 +10,10 @@ and show the transitions a real instance goes through:
     returns its job to the queue) → stopped. StartInstances while stopping fails with IncorrectInstanceState, as on
     EC2.
 
-A watcher that dies while the instance runs is restarted after a second, as supervisord does on the image. The
-watcher is started from the node's own thread, which lives as long as the node: it dies with this process.
+A watcher that dies while the instance runs is restarted after a second, as supervisord does on the image.
+With an engine server (`engine_server.EngineServer`, a local model) it starts at boot just before the watcher, as
+run_vllm.service does, is restarted the same way when it dies, and is ended after the watcher when the instance stops.
+Both are started from the node's own thread, which lives as long as the node: they die with this process.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ RESTART_DELAY = 1.0
 
 class GpuNode:
     def __init__(self, instance, *, boot_seconds: float, watcher_env: dict[str, str],
-                 watcher_cmd: list[str] | None = None, stop_delay: float = 0.0):
+                 watcher_cmd: list[str] | None = None, engine=None, stop_delay: float = 0.0):
         self.stop_delay = stop_delay  # the slow-stop fault (faults.py)
         self._instance = instance
         self.boot_seconds = max(0.0, boot_seconds)
@@ -48,6 +50,8 @@ class GpuNode:
         self._restart_at = 0.0
         self._closing = False
         self._watcher: subprocess.Popen | None = None
+        self._engine = engine  # EngineServer or None (echo engine, or an external server)
+        self._engine_restart_at = 0.0
         self._thread = threading.Thread(target=self._run, name="gpu-node", daemon=True)
         self._orig_start = instance.start
         self._orig_stop = instance.stop
@@ -110,8 +114,14 @@ class GpuNode:
             self._cond.notify_all()
         self._thread.join(timeout=WATCHER_STOP_TIMEOUT + 2)
         self._terminate_watcher()
+        if self._engine is not None:
+            self._engine.stop()
         self._instance.start = self._orig_start
         self._instance.stop = self._orig_stop
+
+    @property
+    def engine(self):
+        return self._engine
 
     @property
     def watcher_pid(self) -> int | None:
@@ -162,6 +172,16 @@ class GpuNode:
                 return None, boot_end - now
             return self._boot_done, None
         if self._phase == "up":
+            engine = self._engine
+            if engine is not None and not engine.alive():
+                if not self._engine_restart_at:
+                    log.warning("[gpu] engine server exited (code %s) while the instance runs; restarting in %.0f s",
+                                engine.returncode, RESTART_DELAY)
+                    self._engine_restart_at = now + RESTART_DELAY
+                if now >= self._engine_restart_at:
+                    self._engine_restart_at = 0.0
+                    return self._start_engine, None
+                return None, self._engine_restart_at - now
             proc = self._watcher
             if proc is None or proc.poll() is not None:
                 if not self._restart_at:
@@ -181,7 +201,15 @@ class GpuNode:
             if self._phase != "booting":
                 return
             self._phase = "up"
+        self._start_engine()
         self._spawn_watcher()
+
+    def _start_engine(self) -> None:
+        with self._cond:
+            if self._engine is None or self._phase != "up" or self._closing:
+                return
+            self._engine.stop()  # reap a dead one
+            self._engine.start()
 
     def _spawn_watcher(self) -> None:
         with self._cond:
@@ -195,6 +223,8 @@ class GpuNode:
 
     def _finish_stop(self) -> None:
         self._terminate_watcher()
+        if self._engine is not None:
+            self._engine.stop()
         with self._cond:
             if self._phase != "stopping":
                 return

@@ -1,4 +1,5 @@
-"""Inference engines behind one interface (see `base.py`): `vllm` and the built-in `echo`."""
+"""Inference engines behind one interface (see `base.py`): `vllm`, `llama.cpp` (one OpenAI-compatible client,
+`openai_server.py`) and the built-in `echo`."""
 from __future__ import annotations
 
 from .base import AdapterError, Engine, EngineError, Generation
@@ -12,6 +13,11 @@ def make_engine(config, *, models_s3=None) -> Engine:
         from .echo import EchoEngine
 
         return EchoEngine(config.echo_delay_ms)
+    if config.engine == "llama.cpp":
+        from .llama_cpp import LlamaCppEngine
+
+        return LlamaCppEngine(config.engine_url, model=config.engine_model, api_key=config.engine_api_key,
+                              context_window=config.engine_context)
     if config.engine == "vllm":
         from .adapters import AdapterFetcher
         from .vllm import VllmEngine
@@ -20,5 +26,5 @@ def make_engine(config, *, models_s3=None) -> Engine:
         if models_s3 is not None:
             fetcher = AdapterFetcher(models_s3, config.adapter_dir, allowed_bucket=config.models_bucket)
         return VllmEngine(config.engine_url, model=config.engine_model, api_key=config.engine_api_key,
-                          adapters=fetcher)
+                          adapters=fetcher, context_window=config.engine_context)
     raise ValueError(f"unknown engine {config.engine!r}")

@@ -10,6 +10,7 @@
                                            ends promptly and quietly, `generation.cancelled` is then True
     generation.tokens                      completion tokens the engine reported (None: count the pieces)
     generation.model                       the model (or LoRA name) that answered
+    generation.turns_dropped               earlier conversation turns left out to fit the context window
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class AdapterError(EngineError):
 class Generation(ABC):
     model: str
     tokens: int | None = None
+    turns_dropped: int = 0
 
     def __init__(self) -> None:
         self._cancel = threading.Event()

@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Iterator
 
 from tlfif_common.jobs import Job
+from tlfif_common.names import ECHO_MODEL
 
 from .base import Engine, Generation, split_words
 
 ECHO_LABEL = "[echo engine: no model loaded]"
-ECHO_MODEL = "echo"
+__all__ = ["ECHO_LABEL", "ECHO_MODEL", "EchoEngine", "echo_text"]
 
 
 def echo_text(prompt: str) -> str:
