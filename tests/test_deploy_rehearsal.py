@@ -238,7 +238,7 @@ def test_status_shows_state_outputs_gpu_and_spend(aws, lambda_zip, capsys):
     # The bill of what is deployed: the stack's own parameters, the templates' structure.
     assert cli.main(["cost", "estimate", "--from-stack", "tlfif-s", "--region", REGION]) == 0
     bill = capsys.readouterr().out
-    assert "profile lean" in bill and "every 12 h (main.yaml CostPollSchedule default)" in bill
+    assert "profile lean" in bill and "every 24 h (main.yaml CostPollSchedule default)" in bill
     assert cli.main(["cost", "estimate", "--from-stack", "nope", "--region", REGION]) == 2
 
 
