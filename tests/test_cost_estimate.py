@@ -16,6 +16,7 @@ from tlfif_common import names, prices
 # silently change what was checked by hand (the key is the price table's key, the value USD per its unit).
 PINNED_USD = {
     "ec2.g4dn.xlarge": 0.658, "ec2.c6i.large": 0.097, "ec2.m6i.large": 0.115,
+    "ec2.g4dn.2xlarge": 0.94, "ec2.g5.xlarge": 1.258,
     "ebs.gp3.storage": 0.0952, "ebs.gp3.iops": 0.006, "ebs.gp3.throughput": 0.048, "ebs.snapshot": 0.054,
     "vpc.public_ipv4": 0.005, "vpc.nat_gateway.hour": 0.052, "vpc.nat_gateway.gb": 0.052,
     "vpc.interface_endpoint.hour": 0.012, "vpc.interface_endpoint.gb": 0.01, "elb.nlb.hour": 0.027,
