@@ -12,8 +12,8 @@ and source) and the inventory of each cost profile below, which mirrors what the
 Both profiles keep everything else: the current and previous AMI (full: five more, RQL 7.3; lean: none more),
 each priced at the top of its size range (cloud/gpu/image/ami-components.json), the DLM daily snapshot (7 days),
 six CloudWatch alarms and the idle-miss composite, the cost reporter's Cost Explorer requests, five AWS Config
-rules, API Gateway, Lambda, S3 (six buckets), DynamoDB and a monthly image bake. tests/test_cost_estimate.py checks these numbers
-against the CloudFormation templates in cloud/cfn/.
+rules, API Gateway, Lambda, S3 (six buckets), DynamoDB and a monthly image bake. tests/test_cost_estimate.py
+checks these numbers against the CloudFormation templates in cloud/cfn/.
 
 GpuMode `scale` (cloud/cfn/scale.yaml) bills the same GPU time for the same usage; it differs in three small lines:
 the root volume exists only while a node runs (a node is terminated, not stopped), one more alarm (the PendingJobs
