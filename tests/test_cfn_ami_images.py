@@ -76,7 +76,7 @@ def test_the_deploy_stage_prunes_with_it_and_its_role_allows_that():
     assert '.venv/bin/python cloud/gpu/image/ami_images.py prune --keep "$KEEP_IMAGES"' in spec
     env = {v["Name"]: v["Value"] for v in pipeline.resources["DeployProject"]["Properties"]["Environment"][
         "EnvironmentVariables"]}
-    assert env["KEEP_IMAGES"] == "1"  # the default profile, lean: current, previous and one more
+    assert env["KEEP_IMAGES"] == "0"  # the default profile, lean: the current and previous images only
     assert "head -n -5" not in spec  # the old newest-5-by-date cut
     assert spec.index("make lambda-zip") < spec.index("ami_images.py prune")  # .venv exists by then
     statements = [s for p in pipeline.resources["DeployRole"]["Properties"]["Policies"]

@@ -15,7 +15,8 @@ from tlfif_common import names, prices
 # The eu-central-1 prices of the hand computation below, pinned here so that updating prices.json does not
 # silently change what was checked by hand (the key is the price table's key, the value USD per its unit).
 PINNED_USD = {
-    "ec2.g4dn.xlarge": 0.658, "ec2.c6i.large": 0.097,
+    "ec2.g4dn.xlarge": 0.658, "ec2.c6i.large": 0.097, "ec2.m6i.large": 0.115,
+    "ec2.g4dn.2xlarge": 0.94, "ec2.g5.xlarge": 1.258,
     "ebs.gp3.storage": 0.0952, "ebs.gp3.iops": 0.006, "ebs.gp3.throughput": 0.048, "ebs.snapshot": 0.054,
     "vpc.public_ipv4": 0.005, "vpc.nat_gateway.hour": 0.052, "vpc.nat_gateway.gb": 0.052,
     "vpc.interface_endpoint.hour": 0.012, "vpc.interface_endpoint.gb": 0.01, "elb.nlb.hour": 0.027,
@@ -41,33 +42,34 @@ def pinned_table() -> prices.PriceTable:
 
 def test_lean_bill_matches_the_hand_computation():
     # Default usage: 30 sessions of 10 min use, 5 min idle, 90 s boot; 0.86 EUR per USD; 730 h per month.
-    # The structure comes from the templates (cost_inputs): 30 GiB root, 3 images kept, a bake per release tag on a
-    # g4dn.xlarge builder, the cost reporter every 12 h, one DR test a month.
+    # The structure comes from the templates (cost_inputs): 30 GiB root, 2 images kept, each priced at the top of
+    # its size range (the 30 GiB volume ami.json bakes on, as the base image's size has no known top), a bake per
+    # release tag on a g4dn.xlarge builder, the cost reporter every 24 h, no periodic Config rule, one DR test a
+    # month.
     # Each line is rounded to the cent; the total is the sum of the rounded lines.
     #
     # GPU            30 × (90 + 600 + 300) s = 29,700 s = 8.25 h × $0.658 = $5.4285        × 0.86 = €4.6685 → 4.67
     # EBS root       30 GiB × $0.0952 = $2.856 (3000 IOPS/125 MiB/s baseline, nothing extra) → €2.4562 → 2.46
-    # AMI snapshots  (1 kept + current + previous) = 3 × 12 GiB × $0.054 = $1.944            → €1.6718 → 1.67
-    # DLM snapshots  (12 + 6 × 0.25) GiB = 13.5 GiB × $0.054 = $0.729                        → €0.6269 → 0.63
+    # AMI snapshots  (0 kept + current + previous) = 2 × 30 GiB × $0.054 = $3.24             → €2.7864 → 2.79
+    # DLM snapshots  incremental on the image: 7 × 0.25 GiB = 1.75 GiB × $0.054 = $0.0945    → €0.0813 → 0.08
     # API requests   per session: 10 /infer + 90 s / 2 s /ping while booting (45) + 900 s / 15 s /ping (60)
     #                + 990 s / 30 s /cost (33) = 148; × 30 = 4,440
     # Valkey         0.1 GB × 730 h × $0.092 = $6.716; ECPUs (29,700 s × 2 + 4,440 req × 5) = 81,600
     #                = 0.0816 M × $0.00253 = $0.000206; $6.716206                             → €5.7759 → 5.78
     # Public IPv4    GPU only while running: 8.25 h × $0.005 = $0.04125                      → €0.0355 → 0.04
     # CW metrics     metric-hours: 10 metrics × 30 sessions × (1 + 990/3600 = 1.275 clock hours) = 382.5,
-    #                + CurrentSpendEUR 730/12 = 60.833 → 443.333 / 730 = 0.607306 metric-months × $0.30
-    #                = $0.182192; PutMetricData 29,700/10 + 4,440 + 60.833 = 7,470.833 × $0.01/1000
-    #                = $0.074708; $0.256900                                                   → €0.2209 → 0.22
+    #                + CurrentSpendEUR 730/24 = 30.417 → 412.917 / 730 = 0.565639 metric-months × $0.30
+    #                = $0.169692; PutMetricData 29,700/10 + 4,440 + 30.417 = 7,440.417 × $0.01/1000
+    #                = $0.074404; $0.244096                                                   → €0.2099 → 0.21
     # CW alarms      6 × $0.10 + 1 × $0.50 = $1.10                                            → €0.9460 → 0.95
     # CW Logs        30 × 0.5 MB = 15 MB = 0.014648 GB × $0.63 = $0.009229                    → €0.0079 → 0.01
-    # Cost Explorer  730/12 = 60.833 requests × $0.01 = $0.608333                             → €0.5232 → 0.52
-    # AWS Config     items 30 × 4 + 30 = 150 × $0.003 = $0.45; evaluations 2 periodic rules × 6 buckets
-    #                × 30.4167 days = 365 + 30 sessions × 2 + 30 baseline = 455 × $0.001 = $0.455; $0.905
-    #                                                                                         → €0.7783 → 0.78
+    # Cost Explorer  730/24 = 30.417 requests × $0.01 = $0.304167                             → €0.2616 → 0.26
+    # AWS Config     items 30 × 4 + 30 = 150 × $0.003 = $0.45; evaluations 0 periodic rules + 30 sessions × 2
+    #                + 30 baseline = 90 × $0.001 = $0.09; $0.54                               → €0.4644 → 0.46
     # API Gateway    4,440 requests × $1.20/M = $0.005328                                     → €0.0046 → 0.00
-    # Lambda         4,440 × 2 (router + queue function) + 60.833 = 8,940.833 invocations × $0.20/M
-    #                = $0.001788; 8,940.833 × 0.2 s × 0.5 GB = 894.083 GB-s × $0.0000166667 = $0.014901
-    #                = $0.016689                                                              → €0.0144 → 0.01
+    # Lambda         4,440 × 2 (router + queue function) + 30.417 = 8,910.417 invocations × $0.20/M
+    #                = $0.001782; 8,910.417 × 0.2 s × 0.5 GB = 891.042 GB-s × $0.0000166667 = $0.014851
+    #                = $0.016633                                                              → €0.0143 → 0.01
     # S3             (2.2 + 0.1) GB × $0.0245 = $0.05635; PUT 30 × 10 × (4 s × 4 + 1) = 5,100 × $0.0054/1000
     #                = $0.02754; GET 10,200 × $0.00043/1000 = $0.004386; $0.088276            → €0.0759 → 0.08
     # DynamoDB       300 writes × $0.7625/M = $0.000229                                       → €0.0002 → 0.00
@@ -75,28 +77,28 @@ def test_lean_bill_matches_the_hand_computation():
     #                = $0.24 + $0.329 + $0.09 = $0.659                                        → €0.5667 → 0.57
     # DR test        1 × (90 + 600) s = 0.191667 h × $0.658 = $0.126117                       → €0.1085 → 0.11
     #
-    # Total 4.67 + 2.46 + 1.67 + 0.63 + 5.78 + 0.04 + 0.22 + 0.95 + 0.01 + 0.52 + 0.78 + 0.00 + 0.01 + 0.08
-    #       + 0.00 + 0.57 + 0.11 = €18.50
+    # Total 4.67 + 2.46 + 2.79 + 0.08 + 5.78 + 0.04 + 0.21 + 0.95 + 0.01 + 0.26 + 0.46 + 0.00 + 0.01 + 0.08
+    #       + 0.00 + 0.57 + 0.11 = €18.48
     hand = {
-        "GPU g4dn.xlarge": 4.67, "EBS root volume": 2.46, "AMI snapshots": 1.67, "DLM daily snapshots": 0.63,
-        "Valkey serverless": 5.78, "Public IPv4": 0.04, "CloudWatch metrics": 0.22, "CloudWatch alarms": 0.95,
-        "CloudWatch Logs": 0.01, "Cost Explorer": 0.52, "AWS Config": 0.78, "API Gateway (HTTP API)": 0.00,
+        "GPU g4dn.xlarge": 4.67, "EBS root volume": 2.46, "AMI snapshots": 2.79, "DLM daily snapshots": 0.08,
+        "Valkey serverless": 5.78, "Public IPv4": 0.04, "CloudWatch metrics": 0.21, "CloudWatch alarms": 0.95,
+        "CloudWatch Logs": 0.01, "Cost Explorer": 0.26, "AWS Config": 0.46, "API Gateway (HTTP API)": 0.00,
         "Lambda": 0.01, "S3": 0.08, "DynamoDB": 0.00, "Image bake (CI/CD)": 0.57, "DR test": 0.11,
     }
     result = estimate("lean", Usage(), "eu-central-1", pinned_table(), 0.86)
     assert {line.component: result.eur(line) for line in result.lines} == hand
-    assert result.total_eur == 18.50
+    assert result.total_eur == 18.48
     # The unrounded dollar figures too, where rounding to the cent would hide a slip.
     usd = {line.component: line.usd for line in result.lines}
     assert usd["GPU g4dn.xlarge"] == pytest.approx(5.4285)
     assert usd["Valkey serverless"] == pytest.approx(6.716206, abs=1e-6)
-    assert usd["CloudWatch metrics"] == pytest.approx(0.256900, abs=1e-6)
-    assert usd["AWS Config"] == pytest.approx(0.905, abs=1e-6)
-    assert usd["Lambda"] == pytest.approx(0.016689, abs=1e-6)
+    assert usd["CloudWatch metrics"] == pytest.approx(0.244096, abs=1e-6)
+    assert usd["AWS Config"] == pytest.approx(0.54, abs=1e-6)
+    assert usd["Lambda"] == pytest.approx(0.016633, abs=1e-6)
     assert usd["S3"] == pytest.approx(0.088276, abs=1e-6)
     assert usd["Image bake (CI/CD)"] == pytest.approx(0.659, abs=1e-6)
     assert usd["DR test"] == pytest.approx(0.126117, abs=1e-6)
-    assert format_estimate(result)[-1] == "Total: €18.50 / month"
+    assert format_estimate(result)[-1] == "Total: €18.48 / month"
 
 
 def test_full_profile_adds_the_always_on_pieces_by_hand():
@@ -114,8 +116,8 @@ def test_full_profile_adds_the_always_on_pieces_by_hand():
     assert eur["Interface endpoints"] == 45.21
     # Public IPv4: the NAT's Elastic IP 730 h × $0.005 = $3.65 → €3.139 → 3.14 (the GPU has no public IP)
     assert eur["Public IPv4"] == 3.14
-    # Full keeps 5 images besides the current and previous (RQL 7.3): 7 × 12 GiB × $0.054 = $4.536 → €3.90
-    assert eur["AMI snapshots"] == 3.90
+    # Full keeps 5 images besides the current and previous (RQL 7.3): 7 × 30 GiB × $0.054 = $11.34 → €9.7524 → 9.75
+    assert eur["AMI snapshots"] == 9.75
     assert "Valkey serverless" not in eur
     assert result.total_eur > 100
 
@@ -139,7 +141,7 @@ def test_verdict_names_what_prevents_the_goal():
     assert verdict.startswith("Goal ≤ €20.00 / month: missed by €") and "Interface endpoints €45.21" in verdict
     lean = estimate("lean", Usage(), "eu-central-1", table, 0.86)
     assert lean.blockers(20.0) == []
-    assert format_estimate(lean)[-3] == "Goal ≤ €20.00 / month: met (€1.50 to spare)"
+    assert format_estimate(lean)[-3] == "Goal ≤ €20.00 / month: met (€1.52 to spare)"
     # Heavy use: the GPU itself is what breaks the lean budget, and the verdict says so.
     heavy = estimate("lean", Usage(sessions=120, minutes=30), "eu-central-1", table, 0.86)
     assert heavy.blockers(20.0)[0].component == "GPU g4dn.xlarge"
@@ -155,7 +157,8 @@ def test_the_real_table_meets_the_goal_with_lean_only():
 def test_profiles_mirror_the_issue():
     full, lean = PROFILES["full"], PROFILES["lean"]
     assert (full.root_gib, full.root_mibps, full.amis_kept, full.redis) == (100, 250, 7, "node")
-    assert (lean.amis_kept, lean.bake_trigger, lean.builder_instance_type) == (3, "tag", "g4dn.xlarge")
+    assert (lean.amis_kept, lean.bake_trigger, lean.builder_instance_type) == (2, "tag", "g4dn.xlarge")
+    assert full.config_periodic_rules == lean.config_periodic_rules == 0  # "no public S3" is change-triggered
     assert full.nat_gateways == 1 and full.nlb and full.interface_endpoints and not full.gpu_public_ipv4
     assert lean.nat_gateways == 0 and not lean.nlb and lean.interface_endpoints == () and lean.gpu_public_ipv4
     assert lean.redis == "serverless"
@@ -275,8 +278,8 @@ def test_the_estimate_follows_a_changed_template_default(tmp_path, monkeypatch):
         (tmp_path / name).write_text(text.replace(old, new, 1))
 
     edit("gpu.yaml", "VolumeSize: !If [IsLean, 30, 100]", "VolumeSize: !If [IsLean, 40, 100]")
-    edit("main.yaml", "Default: rate(12 hours)", "Default: rate(3 hours)")
-    edit("pipeline.yaml", 'KEEP_IMAGES, Value: !If [IsLean, "1", "5"]', 'KEEP_IMAGES, Value: !If [IsLean, "4", "5"]')
+    edit("main.yaml", "Default: rate(24 hours)", "Default: rate(3 hours)")
+    edit("pipeline.yaml", 'KEEP_IMAGES, Value: !If [IsLean, "0", "5"]', 'KEEP_IMAGES, Value: !If [IsLean, "4", "5"]')
     edit("pipeline.yaml", "      Triggers:\n", "      NoTriggers:\n")  # back to a bake on every push
     edit("ops.yaml", "cron(0 4 1 * ? *)", "cron(0 4 1 */3 ? *)")
     monkeypatch.setattr(cost_inputs, "CFN_DIR", tmp_path)
@@ -285,7 +288,7 @@ def test_the_estimate_follows_a_changed_template_default(tmp_path, monkeypatch):
     assert "30 GiB gp3" in b["EBS root volume"].detail and "40 GiB gp3" in a["EBS root volume"].detail
     assert a["EBS root volume"].usd == pytest.approx(40 * 0.0952)
     assert a["Cost Explorer"].usd == pytest.approx(730 / 3 * 0.01)
-    assert a["AMI snapshots"].usd == pytest.approx((4 + 2) * 12 * 0.054)
+    assert a["AMI snapshots"].usd == pytest.approx((4 + 2) * 30 * 0.054)
     assert "release tag" in b["Image bake (CI/CD)"].detail and "g4dn.xlarge builder" in b["Image bake (CI/CD)"].detail
     assert "every push, 20 pushes" in a["Image bake (CI/CD)"].detail
     assert a["Image bake (CI/CD)"].usd == pytest.approx(20 * b["Image bake (CI/CD)"].usd)

@@ -119,4 +119,4 @@ def test_names_used_by_the_cost_parts():
     assert names.METRIC_CURRENT_SPEND_EUR == "CurrentSpendEUR"
     assert names.METRIC_BUDGET_STOPS == "BudgetStops"
     assert re.fullmatch(r"/tl-fif/cost/[a-z_]+", names.SSM_COST_MONTH_TO_DATE)
-    assert names.COST_POLL_HOURS == 12
+    assert names.COST_POLL_HOURS == 24

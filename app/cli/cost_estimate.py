@@ -9,10 +9,11 @@ and source) and the inventory of each cost profile below, which mirrors what the
         ElastiCache Serverless for Valkey (100 MB minimum); a 30 GiB gp3 root volume at the free baseline
         performance (3,000 IOPS, 125 MiB/s).
 
-Both profiles keep everything else: five AMI versions (RQL 7.3), the DLM daily snapshot (7 days), six CloudWatch
-alarms and the idle-miss composite, the cost reporter's Cost Explorer requests, six AWS Config rules, API Gateway,
-Lambda, S3 (six buckets), DynamoDB and a monthly image bake. tests/test_cost_estimate.py checks these numbers
-against the CloudFormation templates in cloud/cfn/.
+Both profiles keep everything else: the current and previous AMI (full: five more, RQL 7.3; lean: none more),
+each priced at the top of its size range (cloud/gpu/image/ami-components.json), the DLM daily snapshot (7 days),
+six CloudWatch alarms and the idle-miss composite, the cost reporter's Cost Explorer requests, five AWS Config
+rules, API Gateway, Lambda, S3 (six buckets), DynamoDB and a monthly image bake. tests/test_cost_estimate.py
+checks these numbers against the CloudFormation templates in cloud/cfn/.
 
 GpuMode `scale` (cloud/cfn/scale.yaml) bills the same GPU time for the same usage; it differs in three small lines:
 the root volume exists only while a node runs (a node is terminated, not stopped), one more alarm (the PendingJobs
@@ -108,7 +109,6 @@ class Profile:
     structure: cost_inputs.Structure
     lambda_invokes_per_request: int  # lean: the router plus the in-VPC queue function
     config_items_per_session: int  # Config records the instance (and in lean its ENI) on start and stop
-    ami_gib: float = 12.0  # data in one AMI snapshot (RQL 7.4: ~12 GiB)
     dlm_changed_gib_per_day: float = 0.25
     valkey_min_gb: float = 0.1
     nat_gb: float = 0.5
@@ -116,7 +116,6 @@ class Profile:
     metrics_per_session: int = 10  # router and watcher metrics, sent only while a session runs
     always_metrics: int = 1  # CurrentSpendEUR, sent once per cost-reporter run
     gpu_metric_period_seconds: float = 10.0  # RQL 6: GPU metrics every 10 s
-    config_periodic_rules: int = 2  # s3-bucket-public-read/write-prohibited also run daily over every bucket
     config_evaluations_per_session: int = 2  # required-tags on the instance's two recorded state changes
     config_items_baseline: int = 30  # deploys, Lambda versions, compliance changes (each evaluated once)
     models_gb: float = 2.2  # TinyLlama-1.1B-Chat fp16 weights in the models bucket
@@ -235,12 +234,16 @@ def estimate(profile: Profile | str, usage: Usage, region: str, table: PriceTabl
 
     snap = p("ebs.snapshot")
     lines.append(Line("AMI snapshots", pr.amis_kept * pr.ami_gib * snap,
-                      f"{pr.amis_kept} AMI versions kept ({pr.source['amis_kept']}) × {pr.ami_gib:g} GiB × "
-                      f"${_n(snap)}/GB-mo"))
-    dlm_gib = pr.ami_gib + (pr.dlm_days - 1) * pr.dlm_changed_gib_per_day
+                      f"{pr.amis_kept} AMI versions kept ({pr.source['amis_kept']}) × {pr.ami_gib:g} GiB (the top "
+                      f"of {pr.ami_gib_low:.1f}–{pr.ami_gib:g} GiB: {pr.source['ami_gib']}) × ${_n(snap)}/GB-mo"))
+    # The node's root volume is made from the current image's snapshot (kept, same account and key), so each daily
+    # snapshot holds only the blocks changed since that snapshot (EBS: a snapshot of a volume created from snapshot A
+    # is incremental on A); the image's blocks are billed once, above.
+    dlm_gib = pr.dlm_days * pr.dlm_changed_gib_per_day
     lines.append(Line("DLM daily snapshots", dlm_gib * snap,
-                      f"{pr.dlm_days}-day chain: {pr.ami_gib:g} GiB + {pr.dlm_days - 1} × "
-                      f"{pr.dlm_changed_gib_per_day:g} GiB changed = {dlm_gib:g} GiB × ${_n(snap)}/GB-mo"))
+                      f"{pr.dlm_days}-day chain ({pr.source['dlm']}), incremental on the image's snapshot: "
+                      f"{pr.dlm_days} × {pr.dlm_changed_gib_per_day:g} GiB changed = {dlm_gib:g} GiB × "
+                      f"${_n(snap)}/GB-mo"))
 
     if pr.redis == "node":
         node = p(f"elasticache.{pr.redis_node_type}")
@@ -309,7 +312,8 @@ def estimate(profile: Profile | str, usage: Usage, region: str, table: PriceTabl
                    + pr.config_items_baseline)
     ci, ev = p("config.item"), p("config.rule_evaluation")
     lines.append(Line("AWS Config", items * ci + evaluations * ev,
-                      f"{items} configuration items × ${_n(ci)} + {evaluations:.0f} rule evaluations × ${_n(ev)}"))
+                      f"{items} configuration items × ${_n(ci)} + {evaluations:.0f} rule evaluations × ${_n(ev)} "
+                      f"({pr.config_periodic_rules} periodic rules, ops.yaml)"))
 
     apigw = p("apigw.http.request")
     lines.append(Line("API Gateway (HTTP API)", u.api_requests / 1e6 * apigw,

@@ -7,6 +7,7 @@ template default and the estimate follows (tests/test_cost_estimate.py does exac
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,47 @@ from typing import Any
 from app.cli import cfn_yaml
 
 CFN_DIR = Path(__file__).resolve().parents[2] / "cloud" / "cfn"
+IMAGE_DIR = CFN_DIR.parent / "gpu" / "image"
 PIPELINE = "pipeline"
+GIB = 2 ** 30
+
+
+@dataclass(frozen=True)
+class AmiSize:
+    """The data in one GPU image: the sum of what ami-components.json lists, and the top that is priced."""
+    low_gib: float
+    top_gib: float
+    top_source: str
+    components: tuple[tuple[str, float, float | None, str], ...]  # name, low, top (None: unbounded), source
+
+
+def component_range(component: dict) -> tuple[float, float | None]:
+    if "wheels" in component:  # a venv: its wheels' bytes, expanded by unpacking, and the smaller dependencies
+        wheels = sum(component["wheels"].values()) / GIB
+        (lo_x, hi_x), (lo_o, hi_o) = component["expansion"], component["others_gib"]
+        return wheels * lo_x + lo_o, wheels * hi_x + hi_o
+    low, top = component["gib"]
+    return float(low), None if top is None else float(top)
+
+
+def ami_size() -> AmiSize:
+    """Snapshots are billed on the blocks written: at most the sum of the components' tops, and never more than the
+    volume ami.json bakes on. The top of that range is what the estimate prices."""
+    table = json.loads((IMAGE_DIR / "ami-components.json").read_text())
+    (builder,) = json.loads((IMAGE_DIR / "ami.json").read_text())["builders"]
+    (volume,) = [m for m in builder["launch_block_device_mappings"] if m["device_name"] == "/dev/sda1"]
+    volume_gib = float(volume["volume_size"])
+    rows = []
+    for component in table["components"]:
+        low, top = component_range(component)
+        rows.append((component["name"], low, top, component["source"]))
+    low = sum(r[1] for r in rows)
+    tops = [r[2] for r in rows]
+    if None in tops or sum(tops) > volume_gib:
+        unbounded = [r[0] for r in rows if r[2] is None]
+        why = f"{', '.join(unbounded)}: no known top" if unbounded else f"the components' tops sum to {sum(tops):.1f}"
+        return AmiSize(low, volume_gib, f"the {volume_gib:g} GiB volume ami.json bakes on ({why})", tuple(rows))
+    return AmiSize(low, sum(tops), "the components' tops (ami-components.json)", tuple(rows))
 
 
 @dataclass(frozen=True)
@@ -34,6 +75,7 @@ class Structure:
     standard_alarms: int
     composite_alarms: int
     config_rules: int
+    config_periodic_rules: int  # rules that also sweep every bucket daily
     dlm_days: int
     buckets: int
     amis_kept: int
@@ -42,6 +84,8 @@ class Structure:
     cost_poll_hours: float
     dr_tests_per_month: float
     log_retention_days: int
+    ami_gib: float  # the top of ami_size()'s range, what a snapshot of one image is priced at
+    ami_gib_low: float
     source: dict[str, str]  # field -> where it was read
 
 
@@ -130,6 +174,18 @@ def _bake_trigger(pipeline: _Template) -> str:
     return "push"
 
 
+# AWS managed Config rules that also run on a schedule (24 h unless MaximumExecutionFrequency says otherwise) and
+# evaluate every resource in scope each time: their "Trigger type: Configuration changes and Periodic" in the AWS
+# Config managed rules list. The other rules the templates use are change-triggered only.
+PERIODIC_MANAGED_RULES = frozenset({"S3_BUCKET_PUBLIC_READ_PROHIBITED", "S3_BUCKET_PUBLIC_WRITE_PROHIBITED"})
+
+
+def _periodic_rules(ops: _Template) -> int:
+    return sum(1 for r in ops.resources("AWS::Config::ConfigRule")
+               if r["Properties"]["Source"]["SourceIdentifier"] in PERIODIC_MANAGED_RULES
+               or "MaximumExecutionFrequency" in r["Properties"])
+
+
 PROTECTED_IMAGES = 2  # ami_images.py prune never takes the current or the previous image (the node runs the current)
 
 
@@ -165,6 +221,7 @@ def read(profile: str, values: dict[str, Any] | None = None) -> Structure:
     (router_logs,) = [r for r in api.resources("AWS::Logs::LogGroup") if "Router" in str(r["Properties"])] or \
         api.resources("AWS::Logs::LogGroup")[:1]
     buckets = sum(len(t.resources("AWS::S3::Bucket")) for t in stacks.values())
+    image = ami_size()
     return Structure(
         gpu_instance_type=str(main.params["GpuInstanceType"]),
         root_gib=int(gpu.value(ebs["VolumeSize"])), root_iops=int(gpu.value(ebs.get("Iops", 3000))),
@@ -179,6 +236,7 @@ def read(profile: str, values: dict[str, Any] | None = None) -> Structure:
         standard_alarms=len(ops.resources("AWS::CloudWatch::Alarm")),
         composite_alarms=len(ops.resources("AWS::CloudWatch::CompositeAlarm")),
         config_rules=len(ops.resources("AWS::Config::ConfigRule")),
+        config_periodic_rules=_periodic_rules(ops),
         dlm_days=int(dlm["Properties"]["PolicyDetails"]["Schedules"][0]["RetainRule"]["Count"]),
         buckets=buckets,
         amis_kept=_images_kept(pipeline),
@@ -187,7 +245,9 @@ def read(profile: str, values: dict[str, Any] | None = None) -> Structure:
         cost_poll_hours=_rate_hours(str(main.params["CostPollSchedule"])),
         dr_tests_per_month=sum(_cron_per_month(r["Properties"]["ScheduleExpression"]) for r in dr_rules),
         log_retention_days=int(router_logs["Properties"].get("RetentionInDays", 0)),
+        ami_gib=image.top_gib, ami_gib_low=image.low_gib,
         source={
+            "ami_gib": image.top_source,
             "gpu_instance_type": "main.yaml GpuInstanceType default",
             "root": "gpu.yaml LaunchTemplate BlockDeviceMappings",
             "amis_kept": "pipeline.yaml deploy stage: prune --keep KEEP_IMAGES + current + previous",

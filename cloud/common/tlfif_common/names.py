@@ -101,8 +101,9 @@ BOOT_ETA_SECONDS = 90
 # with the deployed type's price from GET /cost (gpu_hourly_eur) and falls back to this type's until /cost answered.
 DEFAULT_GPU_INSTANCE_TYPE = "g4dn.xlarge"
 # Cost reporter: every Cost Explorer request costs $0.01, so the hourly poll of RQL 6 alone would be $7.30/month;
-# the templates schedule it every COST_POLL_HOURS hours by default (~$0.61/month).
-COST_POLL_HOURS = 12
+# the templates schedule it every COST_POLL_HOURS hours by default (~$0.30/month): Cost Explorer itself refreshes
+# the figures at least once every 24 hours, so a more frequent poll mostly reads the same number again.
+COST_POLL_HOURS = 24
 # Environment variable (cost reporter, router): EUR per USD, overriding the rate in tlfif_common/prices.json.
 ENV_USD_TO_EUR = "TLFIF_USD_TO_EUR"
 # The stack's AWS Budgets limit (USD, as the Budget resource holds it); GET /cost reports it in EUR as budget_eur.

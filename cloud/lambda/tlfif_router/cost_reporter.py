@@ -7,7 +7,8 @@ next month, the latest end Cost Explorer accepts). The daily series summed is th
 
 Why every 6 hours and not hourly (DECISIONS, RQL 6): each Cost Explorer request costs $0.01, so an hourly poll
 would be $7.30/month - a third of the EUR 20 budget - for figures Cost Explorer refreshes only a few times a day.
-Every 12 h (names.COST_POLL_HOURS; the templates make it a parameter) is ~61 requests, ~$0.61/month.
+Every 24 h (names.COST_POLL_HOURS; the templates make it a parameter; Cost Explorer refreshes at least once every
+24 hours) is ~30 requests, ~$0.30/month.
 
 Each run:
   1. puts the metric `CurrentSpendEUR` (namespace names.METRICS_NAMESPACE, no dimensions) - the EUR 15 alarm;
