@@ -8,6 +8,7 @@ window up and with the answer shown. A GPU the prompt started is stopped again a
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import secrets
@@ -86,7 +87,7 @@ def check_gui(run: Run) -> Check:
 
 def _drive(work: Path, display: VirtualDisplay, endpoint, id_token: str | None, threshold: str,
            echo: bool) -> Check:
-    spec = {"endpoint": {k: getattr(endpoint, k) for k in endpoint.__dataclass_fields__}, "id_token": id_token}
+    spec = {"endpoint": dataclasses.asdict(endpoint), "id_token": id_token}
     fd = os.open(work / gui_app.ENDPOINT_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # a login secret
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump(spec, out)
