@@ -3,6 +3,13 @@ leaves the deployment as it found it. The GUI check runs the app on a private Xv
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from support.local_cloud import descendants, pid_running
 
 from app.cli import acceptance
 from app.cli.acceptance import checks
@@ -100,3 +107,28 @@ def test_tl_fif_dispatches_acceptance(capsys):
 
     assert cli.main(["acceptance", "--help"]) == 0
     assert "--stack" in capsys.readouterr().out
+
+
+def test_a_killed_acceptance_run_leaves_no_app_display_or_cloud_behind(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "acceptance", "--local", "--only", "gui", "--yes"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        tree: dict[int, str] = {}
+        while time.monotonic() < deadline and not any("gui_app" in cmd for cmd in tree.values()):
+            time.sleep(0.2)
+            tree = descendants(proc.pid)
+        assert any("Xvfb" in cmd for cmd in tree.values()), tree
+        time.sleep(2)  # the app's window is up and connected to the display
+        tree = descendants(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(pid_running(pid) for pid in tree):
+            time.sleep(0.2)
+        assert not [cmd for pid, cmd in tree.items() if pid_running(pid)], tree
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -34,7 +34,9 @@ class VirtualDisplay:
         for number in range(FIRST, LAST):
             if Path(f"/tmp/.X{number}-lock").exists() or Path(f"/tmp/.X11-unix/X{number}").exists():
                 continue
-            proc = subprocess.Popen([binary, f":{number}", "-screen", "0", SCREEN, "-nolisten", "tcp"],
+            # -terminate: the server exits when its last client goes, so the app quitting (it quits when this
+            # process dies) takes the server with it
+            proc = subprocess.Popen([binary, f":{number}", "-screen", "0", SCREEN, "-nolisten", "tcp", "-terminate"],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and proc.poll() is None:

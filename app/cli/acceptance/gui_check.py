@@ -99,7 +99,12 @@ def _drive(work: Path, display: VirtualDisplay, endpoint, id_token: str | None, 
     details: dict = {"display": display.name, "own_xvfb": display.proc is not None}
 
     def shoot(name: str) -> None:
-        shots.append({"name": name, "png_base64": base64.b64encode(display.screenshot()).decode()})
+        try:
+            png = display.screenshot()
+        except OSError as err:  # the display went with the app (a private Xvfb ends with its last client)
+            details.setdefault("screenshot_errors", []).append(f"{name}: {err}")
+            return
+        shots.append({"name": name, "png_base64": base64.b64encode(png).decode()})
 
     def log_tail() -> str:
         return log_path.read_text(errors="replace")[-1500:] if log_path.exists() else ""
