@@ -132,3 +132,20 @@ def test_a_killed_acceptance_run_leaves_no_app_display_or_cloud_behind(tmp_path)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_gui_signs_the_app_in_with_the_run_s_token_where_the_login_needs_a_browser(monkeypatch):
+    # A stack's app endpoint: the hosted login in a browser, which no one answers here. The local cloud's endpoint
+    # marked so, and a token of its issuer: the answer only comes if the app starts signed in with that token.
+    import dataclasses
+
+    class BrowserLoginTarget(LocalTarget):
+        def app_endpoint(self):
+            endpoint, _ = super().app_endpoint()
+            return dataclasses.replace(endpoint, browser=True), self.token("gui-user")
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setenv("BROWSER", "false")  # were the app to open a login page, it would fail at once
+    with BrowserLoginTarget() as target:
+        [result], _ = acceptance.run_checks(target, ["gui"], yes=True)
+    assert result.verdict == "pass" and result.details["status"] == "done", result
