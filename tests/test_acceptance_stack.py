@@ -86,3 +86,17 @@ def test_the_cost_check_reads_the_stack_s_profile_and_budget(moto_clients, moto_
                     {"ParameterKey": "MonthlyBudget", "ParameterValue": "150"}])
     target = StackTarget(STACK, "eu-central-1")
     assert (target.cost_profile, target.budget_eur) == ("full", 150.0)
+
+
+def test_the_gui_check_is_not_run_without_a_signed_in_user(stack, tmp_path, monkeypatch):
+    # The app signs in to a stack through the hosted login in a browser: no token, no GUI run (and no failure).
+    monkeypatch.delenv("TLFIF_ACCEPTANCE_TOKEN", raising=False)
+    report = tmp_path / "stack.json"
+    code = acceptance.main(["--stack", STACK, "--region", "eu-central-1", "--only", "security,gui",
+                            "--report", str(report)])
+    data = json.loads(report.read_text())
+    verdicts = {c["name"]: c["verdict"] for c in data["checks"]}
+    assert code == 0 and data["passed"] and verdicts == {"security": "pass", "gui": "not run"}, data
+    [gui] = [c for c in data["checks"] if c["name"] == "gui"]
+    assert "needs a signed-in user" in gui["figure"] and "TLFIF_ACCEPTANCE_TOKEN" in gui["figure"]
+    assert gui["screenshots"] == []

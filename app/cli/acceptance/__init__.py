@@ -3,12 +3,15 @@
     tl-fif acceptance --local | --stack NAME [--region R] [--report out.json] [--html out.html]
                       [--only CHECK[,CHECK...]] [--yes]
 
-Checks: stop-gpu, cold-start, idle-stop, cost, security, api-contract (see checks.py). The GPU checks start the
-GPU: the expected cost is printed and asked for unless --yes. Whatever the checks do, the GPU is left as found
-(stopped or running), keep-warm is switched back on when it was on, and the run's result objects are deleted.
-Against a stack the API checks need a signed-in user's ID token in $TLFIF_ACCEPTANCE_TOKEN.
+Checks: stop-gpu, cold-start, idle-stop, cost, security, api-contract (see checks.py) and gui (gui_check.py: the
+desktop app on $DISPLAY or a private Xvfb answers a prompt typed with Ctrl+Enter; screenshots in the reports;
+"not run" without a display, xdotool or, against a stack, a signed-in user). The GPU checks start the GPU: the
+expected cost is printed and asked for unless --yes. Whatever the checks do, the GPU is left as found (stopped or
+running), keep-warm is switched back on when it was on, and the run's result objects are deleted.
+Against a stack the API and GUI checks need a signed-in user's ID token in $TLFIF_ACCEPTANCE_TOKEN.
 
-Exit codes: 0 every selected check passed, 1 a check failed, 2 usage error or the target could not be reached.
+Exit codes: 0 no selected check failed and one passed, 1 a check failed, 2 usage error or the target could not be
+reached.
 """
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ POLL_S = 0.2             # EC2 and the result object (not throttled by the API)
 PING_S = 0.5             # /ping: the router allows a user 5 requests a second, the stage 5 for everyone
 THROTTLE_WAIT_S = 15.0
 PASS, FAIL = "pass", "fail"
+NOT_RUN = "not run"  # the check cannot run from here (no display, no signed-in user): neither passed nor failed
 OBSERVER = "acceptance-qa"  # the checks' own user: its throttle and jobs are its own
 
 
@@ -44,6 +45,10 @@ class Check:
     @property
     def passed(self) -> bool:
         return self.verdict == PASS
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict not in (PASS, NOT_RUN)
 
 
 class Run:
@@ -427,6 +432,12 @@ def check_api(run: Run) -> Check:
                  {"statuses": got, "burst": statuses})
 
 
+def check_gui(run: Run) -> Check:
+    from .gui_check import check_gui as check  # it builds on this module's Check and Run
+
+    return check(run)
+
+
 # Order matters: stop first (from a running GPU), then cold start (from stopped), then idle stop.
 CHECKS: dict[str, Callable[[Run], Check]] = {
     "stop-gpu": check_stop,
@@ -435,5 +446,6 @@ CHECKS: dict[str, Callable[[Run], Check]] = {
     "cost": check_cost,
     "security": check_security,
     "api-contract": check_api,
+    "gui": check_gui,
 }
 GPU_CHECKS = ("stop-gpu", "cold-start", "idle-stop")

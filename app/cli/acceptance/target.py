@@ -63,6 +63,16 @@ class Target:
         """Epoch ms keep-warm holds the GPU until, or None (off, or not readable from here)."""
         return None
 
+    def app_endpoint(self) -> tuple[Any, str | None]:
+        """(the `AwsEndpoint` the desktop app is given for this deployment, an ID token to start signed in or None:
+        the app signs in itself). TargetError when the app cannot be signed in from here."""
+        raise NotImplementedError
+
+    @property
+    def echo_engine(self) -> bool:
+        """True when the GPU answers with the echo engine (an answer repeats its prompt)."""
+        return False
+
     def close(self) -> None:
         pass
 
@@ -80,6 +90,7 @@ class LocalTarget(Target):
 
     def __init__(self, extra_args: list[str] | None = None, minute_seconds: float = LOCAL_MINUTE_SECONDS):
         self.minute_seconds = minute_seconds
+        self.extra_args = list(extra_args or [])
         self.proc: subprocess.Popen | None = None
         self._dir = tempfile.TemporaryDirectory(prefix="tlfif-acceptance-")
         self.state_file = Path(self._dir.name) / "local-cloud.json"
@@ -121,6 +132,17 @@ class LocalTarget(Target):
                                headers={"Authorization": f"Bearer {self.state['admin_secret']}"})
         answer.raise_for_status()
         return answer.json()["id_token"]
+
+    def app_endpoint(self) -> tuple[Any, str | None]:
+        from app.services.endpoints import AwsEndpoint
+
+        # as the embedded cloud hands it to the app: the login page then signs the local user in without a browser
+        return AwsEndpoint.from_local_info(self.info, self.state["login_secret"]), None
+
+    @property
+    def echo_engine(self) -> bool:
+        engines = [self.extra_args[i + 1] for i, arg in enumerate(self.extra_args[:-1]) if arg == "--engine"]
+        return not engines or engines[-1] == "echo"
 
     def client(self, service: str) -> Any:
         import boto3
@@ -211,6 +233,18 @@ class StackTarget(Target):
 
     def client(self, service: str) -> Any:
         return self._session.client(service, endpoint_url=self._endpoint_url)
+
+    def app_endpoint(self) -> tuple[Any, str | None]:
+        from app.models.settings import AwsSettings
+        from app.services import stack_outputs
+        from app.services.endpoints import AwsEndpoint
+
+        try:
+            settings = stack_outputs.aws_settings(self.outputs, AwsSettings(), region=self.region)
+        except stack_outputs.StackError as err:
+            raise TargetError(str(err)) from None
+        # The hosted login needs a person at a browser: the run brings a signed-in user's token instead.
+        return AwsEndpoint.from_settings(settings), self.token("gui")
 
     def resources(self) -> list[dict]:
         """Every resource of the stack and its nested stacks."""
