@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 from app.bus import Bus, Outbox
 from app.backends.base import BackendContext
 from app.backends.registry import create_all, labels
+from app.controllers.appearance_controller import AppearanceController
 from app.controllers.cost_controller import CostController
 from app.controllers.gpu_controller import GpuController
 from app.controllers.chat_controller import ChatController
@@ -26,6 +27,7 @@ from app.controllers.settings_controller import SettingsController, SettingsStor
 from app.models.exchange import PENDING, ExchangeLedger
 from app.models.gpu import GpuModel
 from app.models.settings import Settings
+from app.models.theme import desktop_scheme
 from app.services import config_file
 from app.services.auth import LoginAgent, TokenProvider
 from app.services.endpoints import AwsEndpoint, EndpointSource, FixedEndpoint
@@ -43,7 +45,7 @@ class Application:
                  cloud_starter: Callable[[], Any] | None = None, timings: Timings | None = None,
                  env: Mapping[str, str] | None = None, browser_agent: LoginAgent | None = None,
                  production: bool = False, modal_dialogs: bool = True, pump_interval_ms: int = 20,
-                 history_path: Path | None = None):
+                 history_path: Path | None = None, desktop_scheme: Callable[[], str] = desktop_scheme):
         self.root = root
         self.timings = timings or Timings()
         self.bus = Bus(production=production)
@@ -78,6 +80,7 @@ class Application:
         self.cost = CostController(self.bus, self.outbox, self.session, self.timings)
         self.keep_warm = KeepWarmController(self.bus, self.outbox, self.session, self.gpu_model, self.gpu,
                                             self.executor, lambda: self.store.current)
+        self.appearance = AppearanceController(self.bus, self.outbox, self.store, self.executor, desktop_scheme)
         self.window = MainWindow(root, self.bus, settings, labels(), modal_dialogs=modal_dialogs)
         self.pump = Pump(root, self.bus, self.outbox, interval_ms=pump_interval_ms)
         self.warmed_up: list = []  # futures of the backends' warm-ups
@@ -86,6 +89,7 @@ class Application:
 
     def start(self) -> Application:
         self.endpoints.start()
+        self.appearance.start()
         self.chats.start()
         self.pump.start()
         for backend in self.backends.values():

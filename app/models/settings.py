@@ -8,6 +8,8 @@ from tlfif_common.keepwarm import DEFAULT_MAX_MINUTES as DEFAULT_KEEP_WARM_MAX_M
 from tlfif_common.keepwarm import MAX_MINUTES_MAX as KEEP_WARM_MAX_MINUTES_MAX
 from tlfif_common.keepwarm import MAX_MINUTES_MIN as KEEP_WARM_MAX_MINUTES_MIN
 
+from app.models.theme import DEFAULT_FONT_SIZE, DEFAULT_THEME
+
 BACKEND_AWS = "aws"
 BACKEND_OPENAI = "openai"
 DEFAULT_IDLE = 5
@@ -40,6 +42,8 @@ class Settings:
     openai_base_url: str = ""  # empty: the SDK's default (api.openai.com)
     keep_warm_max_minutes: int = DEFAULT_KEEP_WARM_MAX_MINUTES  # keep-warm's maximum lifetime: the GPU stops then
     context_tokens: int = DEFAULT_CONTEXT_TOKENS  # the model's context window: the chat history is trimmed to fit
+    theme: str = DEFAULT_THEME  # light | dark | system (app.models.theme)
+    font_size: int = DEFAULT_FONT_SIZE  # points; 0: the desktop's size
 
     def with_idle(self, idle: int) -> Settings:
         return replace(self, idle=check_idle(idle))

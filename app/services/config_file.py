@@ -1,6 +1,7 @@
 """Reads and writes `~/.tl-fif.ini` (path overridable with TLFIF_CONFIG). Never holds tokens or keys.
 
     [app]     idle = 5            backend = aws | openai      keep_warm_max_minutes = 120 (1-480)
+              theme = system | light | dark                   font_size = 0 (the desktop's) or 6-32
     [aws]     api_url, client_id, auth_domain, region, redirect_port
     [openai]  model, base_url
     [chat]    context_tokens = 2048   (the model's context window; the chat history is trimmed to fit)
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from app.models.settings import (BACKEND_AWS, BACKEND_OPENAI, AwsSettings, Settings, check_context_tokens,
                                  check_idle, check_keep_warm_max)
+from app.models.theme import check_font_size, check_theme
 
 ENV_CONFIG_PATH = "TLFIF_CONFIG"
 
@@ -89,7 +91,9 @@ def _from_parser(parser: configparser.ConfigParser) -> Settings:
                     keep_warm_max_minutes=check_keep_warm_max(parser.get(
                         "app", "keep_warm_max_minutes", fallback=str(defaults.keep_warm_max_minutes))),
                     context_tokens=check_context_tokens(parser.get("chat", "context_tokens",
-                                                                   fallback=str(defaults.context_tokens))))
+                                                                   fallback=str(defaults.context_tokens))),
+                    theme=check_theme(parser.get("app", "theme", fallback=defaults.theme)),
+                    font_size=check_font_size(parser.get("app", "font_size", fallback=str(defaults.font_size))))
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
@@ -97,7 +101,8 @@ def save(settings: Settings, path: Path | None = None) -> Path:
     path = path or config_path()
     parser = configparser.ConfigParser(interpolation=None)
     parser["app"] = {"idle": str(settings.idle), "backend": settings.backend,
-                     "keep_warm_max_minutes": str(settings.keep_warm_max_minutes)}
+                     "keep_warm_max_minutes": str(settings.keep_warm_max_minutes),
+                     "theme": settings.theme, "font_size": str(settings.font_size)}
     parser["aws"] = {"api_url": settings.aws.api_url, "client_id": settings.aws.client_id,
                      "auth_domain": settings.aws.auth_domain, "region": settings.aws.region,
                      "redirect_port": str(settings.aws.redirect_port)}

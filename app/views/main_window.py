@@ -6,6 +6,7 @@ from tkinter import ttk
 
 from app.bus import Bus
 from app.models.settings import Settings
+from app.models.theme import palette
 from app.views import styles
 from app.views.key_dialog import ApiKeyDialog
 from app.views.output_pane import OutputPane
@@ -15,6 +16,9 @@ from app.views.status_bar import StatusBar
 from app.views.toolbar import Toolbar
 
 TITLE = "TL-FIF"
+FONT_BIGGER = ("<Control-equal>", "<Control-plus>", "<Control-KP_Add>")
+FONT_SMALLER = ("<Control-minus>", "<Control-KP_Subtract>")
+FONT_RESET = ("<Control-Key-0>", "<Control-KP_0>")
 
 
 class MainWindow:
@@ -44,7 +48,31 @@ class MainWindow:
         self.status = StatusBar(frame, bus)
         self.status.grid(row=4, column=0, sticky="ew")
         self.prompt.prompt_box.focus_set()
-        bus.subscribe_table({"auth.key_needed": self.on_key_needed})
+        self.font_size = 0
+        top = root.winfo_toplevel()
+        for sequences, step in (FONT_BIGGER, 1), (FONT_SMALLER, -1), (FONT_RESET, 0):
+            for sequence in sequences:
+                top.bind(sequence, lambda _e, step=step: self._on_font_key(step), add="+")
+        bus.subscribe_table({"auth.key_needed": self.on_key_needed,
+                             "settings.appearance": self.on_appearance})
+
+    def _on_font_key(self, step: int) -> str:
+        self._bus.send("ui.font_size", step=step, desktop=styles.desktop_font_size(self.root))
+        return "break"
+
+    def on_appearance(self, theme, palette, font_size) -> None:
+        self.apply_theme(palette)
+        if font_size != self.font_size:
+            self.font_size = font_size
+            styles.apply_font_size(self.root, font_size)
+            self.output.apply_fonts()
+
+    def apply_theme(self, name: str) -> None:
+        p = palette(name)
+        styles.apply(self.root, p)
+        self.output.apply_theme(p)
+        self.prompt.apply_theme(p)
+        self.toolbar.cost_label.apply_theme(p)
 
     def on_key_needed(self, backend, backend_label) -> None:
         # Opened after this message is delivered, so a modal wait never nests inside a publish.

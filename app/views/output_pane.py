@@ -17,21 +17,21 @@ from tlfif_common import api
 from app.bus import Bus
 from app.models import markdown
 from app.models.answer_stats import stats_line
+from app.models.theme import LIGHT, palette
 from app.views import styles
 
-CODE_BACKGROUND = "#f2f3f5"
+CODE_BACKGROUND = palette(LIGHT).code_bg  # until a theme is applied
 COPIED_FEEDBACK_MS = 1200
 
 
 class OutputPane(ScrolledText):
     def __init__(self, parent, bus: Bus):
         super().__init__(parent, wrap="word", height=18, state="disabled", padx=8, pady=6, font="TkTextFont")
-        self.tag_configure("header", foreground=styles.MUTED_COLOR, font="TkSmallCaptionFont")
-        self.tag_configure("prompt", foreground="#1a4f8b")
-        self.tag_configure("answer", foreground="#111111")
-        self.tag_configure("meta", foreground=styles.MUTED_COLOR, font="TkSmallCaptionFont")
-        self.tag_configure("stopped", foreground="#8a5a00", font="TkSmallCaptionFont")
-        self.tag_configure("error", foreground=styles.HINT_COLOR)
+        # read-only (disabled) yet reachable with Tab, to scroll and select with the keys; its scrollbar is not
+        self.configure(takefocus=1)
+        self.vbar.configure(takefocus=0)
+        for tag in ("header", "meta", "stopped"):
+            self.tag_configure(tag, font="TkSmallCaptionFont")
         self._fonts = self._markdown_tags()
         self._answers: dict[str, str] = {}
         self._bulk = False
@@ -54,6 +54,7 @@ class OutputPane(ScrolledText):
             "chat.warning": self.on_notice,
             "chat.opened": self.on_chat_opened,
         })
+        self.apply_theme(styles.current(self))
 
     # --- editing a read-only widget ---------------------------------------------------------------------------------
     def _edit(self, fn) -> None:
@@ -104,6 +105,31 @@ class OutputPane(ScrolledText):
         self.tag_configure(markdown.CODE_HEAD, font="TkSmallCaptionFont", foreground=styles.MUTED_COLOR,
                            background=CODE_BACKGROUND, lmargin1=10, lmargin2=10, spacing1=4)
         return fonts
+
+    # --- theme ------------------------------------------------------------------------------------------------------
+    def apply_theme(self, p) -> None:
+        """Recolour the pane, its tags and its Copy buttons from palette `p` (app.models.theme)."""
+        self.configure(background=p.field, foreground=p.foreground, insertbackground=p.foreground,
+                       selectbackground=p.select_bg, selectforeground=p.select_fg)
+        styles.focus_ring(self, p)
+        self.frame.configure(background=p.background)
+        self.vbar.configure(background=p.background, troughcolor=p.field, activebackground=p.hover,
+                            highlightbackground=p.background)
+        for tag, colour in (("header", p.muted), ("prompt", p.prompt), ("answer", p.answer), ("meta", p.muted),
+                            ("stopped", p.stopped), ("error", p.hint), (markdown.CODE_HEAD, p.muted)):
+            self.tag_configure(tag, foreground=colour)
+        for tag in (markdown.CODE, markdown.CODE_BLOCK, markdown.CODE_HEAD):
+            self.tag_configure(tag, background=p.code_bg)
+        buttons = list(self.answer_copy_buttons.values()) + [b for bs in self.code_copy_buttons.values() for b in bs]
+        for button in buttons:
+            if button.winfo_exists():
+                button.configure(background=p.field, foreground=p.foreground, activebackground=p.hover,
+                                 activeforeground=p.foreground)
+
+    def apply_fonts(self) -> None:
+        """Follow a font-size change: the derived fonts (headings, bold, code) are sized from the named ones."""
+        self._fonts = self._markdown_tags()
+        self.apply_theme(styles.current(self))
 
     # --- Markdown and Copy ------------------------------------------------------------------------------------------
     def copy_to_clipboard(self, text: str) -> None:

@@ -40,7 +40,7 @@ class Toolbar(ttk.Frame):
         ttk.Label(row, text="min").pack(side="left")
         for sequence in ("<Return>", "<KP_Enter>", "<FocusOut>"):
             self.idle_spin.bind(sequence, self._on_idle)
-        self.idle_hint = ttk.Label(row, text="", foreground=styles.HINT_COLOR)
+        self.idle_hint = ttk.Label(row, text="", style=styles.HINT_STYLE)
         self.idle_hint.pack(side="left", padx=(6, 6))
 
         self.stop_btn = ttk.Button(row, text="Stop GPU", style=styles.STOP_STYLE,
@@ -48,6 +48,7 @@ class Toolbar(ttk.Frame):
         self.stop_btn.pack(side="right")
         self.keep_warm = KeepWarmToggle(row, bus, settings)
         self.keep_warm.pack(side="right", padx=(0, 8))
+        self.keep_warm.lower(self.stop_btn)  # Tab reaches it before Stop GPU, as they are seen
         self.cost_label = CostLabel(self, bus)
         self.cost_label.pack(side="top", anchor="e", pady=(4, 0))
         bus.subscribe_table({
