@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sqlite3
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -25,6 +26,7 @@ from app.bus import Bus, Outbox
 from app.models.chat import (Chat, ChatContext, ChatSummary, ParamError, check_chat_params, check_title,
                              exchange_record, listing)
 from app.models.context import context_budget, history_turns, trim_history
+from app.models import spend
 from app.models.exchange import ExchangeLedger
 from app.models.settings import Settings
 from app.services import chat_export
@@ -99,6 +101,7 @@ class ChatController:
         if warning:
             self._outbox.post("chat.warning", message=warning)
         self._outbox.call(self._store_opened, summaries=self._store.list_chats())
+        self._read_spend()
 
     def _read_chat(self, chat_id: str) -> None:
         try:
@@ -115,6 +118,14 @@ class ChatController:
     def _save_exchange(self, chat_id: str, record: dict) -> None:
         if self._store:
             self._store.save_exchange(chat_id, record)
+            if record.get("status") != "pending":
+                self._read_spend()
+
+    def _read_spend(self) -> None:
+        """What the stored answers cost, per chat and this month (on the store thread; the sum is pure)."""
+        if self._store:
+            summary = spend.summarise(self._store.cost_rows(), time.time())
+            self._outbox.post("chat.spend", chats=summary.chats, month=summary.month)
 
     def _rename_chat(self, chat_id: str, title: str) -> None:
         if self._store:
@@ -123,6 +134,7 @@ class ChatController:
     def _delete_chat(self, chat_id: str) -> None:
         if self._store:
             self._store.delete_chat(chat_id)
+            self._read_spend()
 
     def _export_chat(self, chat_id: str, snapshot: Chat | None, path: str) -> None:
         try:
