@@ -17,6 +17,7 @@ from app.bus import Bus, Outbox
 from app.backends.base import BackendContext
 from app.backends.registry import create_all, labels
 from app.controllers.appearance_controller import AppearanceController
+from app.controllers.bridge_controller import BridgeController, LocalModelClient
 from app.controllers.cost_controller import CostController
 from app.controllers.gpu_controller import GpuController
 from app.controllers.chat_controller import ChatController
@@ -80,6 +81,9 @@ class Application:
         self.cost = CostController(self.bus, self.outbox, self.session, self.timings)
         self.keep_warm = KeepWarmController(self.bus, self.outbox, self.session, self.gpu_model, self.gpu,
                                             self.executor, lambda: self.store.current)
+        self.local_model = LocalModelClient(self.store, ctx)
+        self.bridge = BridgeController(self.bus, self.outbox, self.store, self.exchanges, self.executor,
+                                       self.backends["openai"], self.local_model, self.jobs.pricing)
         self.appearance = AppearanceController(self.bus, self.outbox, self.store, self.executor, desktop_scheme)
         self.window = MainWindow(root, self.bus, settings, labels(), modal_dialogs=modal_dialogs)
         self.pump = Pump(root, self.bus, self.outbox, interval_ms=pump_interval_ms)
@@ -128,7 +132,7 @@ class Application:
         cancelling = threading.Thread(target=_cancel_all, args=(pending,), name="close-cancel", daemon=True)
         cancelling.start()
         self.executor.shutdown(wait=False, cancel_futures=True)
-        for backend in self.backends.values():
+        for backend in (*self.backends.values(), self.local_model):
             backend.close()
         cancelling.join(CLOSE_CANCEL_WAIT_S)
         self.endpoints.stop()

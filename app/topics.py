@@ -222,6 +222,27 @@ class gpu:
             - idle_left_s: seconds until the idle auto-stop (-1 when not counting)"""
 
 
+class bridge:
+    """The cold-start bridge: another model's answer to a prompt that waits for the GPU to start."""
+
+    class answered:
+        """The bridge answered `request_id`'s prompt."""
+
+        def msgDataSpec(request_id, label, text, cost):
+            """- request_id: the TinyLlama request it stands in for
+            - label: what answered (e.g. 'OpenAI gpt-4o-mini')
+            - text: its answer
+            - cost: what it cost, as shown"""
+
+    class failed:
+        """The bridge could not answer (the TinyLlama answer comes all the same)."""
+
+        def msgDataSpec(request_id, label, message):
+            """- request_id: the TinyLlama request
+            - label: what was asked
+            - message: why it failed"""
+
+
 class cost:
     """Spend, from GET /cost."""
 

@@ -2,6 +2,7 @@
 
     [app]     idle = 5            backend = aws | openai      keep_warm_max_minutes = 120 (1-480)
               theme = system | light | dark                   font_size = 0 (the desktop's) or 6-32
+              bridge = nothing | openai | local (who answers while the GPU starts)   bridge_url, bridge_model
     [aws]     api_url, client_id, auth_domain, region, redirect_port
     [openai]  model, base_url
     [chat]    context_tokens = 2048   (the model's context window; the chat history is trimmed to fit)
@@ -16,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.models.settings import (BACKEND_AWS, BACKEND_OPENAI, AwsSettings, Settings, check_context_tokens,
-                                 check_idle, check_keep_warm_max)
+from app.models.settings import (BACKEND_AWS, BACKEND_OPENAI, AwsSettings, Settings, check_bridge,
+                                 check_context_tokens, check_idle, check_keep_warm_max)
 from app.models.theme import check_font_size, check_theme
 
 ENV_CONFIG_PATH = "TLFIF_CONFIG"
@@ -93,7 +94,10 @@ def _from_parser(parser: configparser.ConfigParser) -> Settings:
                     context_tokens=check_context_tokens(parser.get("chat", "context_tokens",
                                                                    fallback=str(defaults.context_tokens))),
                     theme=check_theme(parser.get("app", "theme", fallback=defaults.theme)),
-                    font_size=check_font_size(parser.get("app", "font_size", fallback=str(defaults.font_size))))
+                    font_size=check_font_size(parser.get("app", "font_size", fallback=str(defaults.font_size))),
+                    bridge=check_bridge(parser.get("app", "bridge", fallback=defaults.bridge)),
+                    bridge_url=parser.get("app", "bridge_url", fallback=""),
+                    bridge_model=parser.get("app", "bridge_model", fallback=""))
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
@@ -102,7 +106,8 @@ def save(settings: Settings, path: Path | None = None) -> Path:
     parser = configparser.ConfigParser(interpolation=None)
     parser["app"] = {"idle": str(settings.idle), "backend": settings.backend,
                      "keep_warm_max_minutes": str(settings.keep_warm_max_minutes),
-                     "theme": settings.theme, "font_size": str(settings.font_size)}
+                     "theme": settings.theme, "font_size": str(settings.font_size), "bridge": settings.bridge,
+                     "bridge_url": settings.bridge_url, "bridge_model": settings.bridge_model}
     parser["aws"] = {"api_url": settings.aws.api_url, "client_id": settings.aws.client_id,
                      "auth_domain": settings.aws.auth_domain, "region": settings.aws.region,
                      "redirect_port": str(settings.aws.redirect_port)}

@@ -8,6 +8,7 @@ from app.bus import Bus
 from app.models.settings import Settings
 from app.models.theme import palette
 from app.views import styles
+from app.views.bridge_view import BridgeView
 from app.views.key_dialog import ApiKeyDialog
 from app.views.output_pane import OutputPane
 from app.views.prompt_panel import PromptPanel
@@ -42,6 +43,7 @@ class MainWindow:
         self.toolbar.grid(row=0, column=0, sticky="ew", pady=(0, 6))
         self.output = OutputPane(frame, bus)
         self.output.grid(row=1, column=0, sticky="nsew")
+        self.bridge_view = BridgeView(self.output, bus)
         self.prompt = PromptPanel(frame, bus)
         self.prompt.grid(row=2, column=0, sticky="ew", pady=(8, 4))
         ttk.Separator(frame).grid(row=3, column=0, sticky="ew", pady=(2, 2))
