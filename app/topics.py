@@ -97,6 +97,12 @@ class ui:
             - temperature: as typed
             - max_tokens: as typed"""
 
+    class bridge_selected:
+        """The user picked who answers while the GPU starts."""
+
+        def msgDataSpec(bridge):
+            """- bridge: nothing, openai or local"""
+
     class theme_selected:
         """The user picked a colour theme."""
 

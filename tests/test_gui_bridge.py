@@ -85,3 +85,20 @@ def test_a_failing_bridge_never_holds_the_tinyllama_answer(gui, api):
         d.until(lambda: d.ended(rid), timeout=60, what="TinyLlama's answer all the same")
         assert d.recorder.of("job.done")[-1]["request_id"] == rid
         assert "⚡ Local model tinyllama could not answer" in d.window.output.get("1.0", "end")
+
+
+def test_the_bridge_is_picked_in_the_toolbar_and_saved(gui, api, home):
+    from app.services import config_file
+
+    with FakeOpenAI(reply=BRIDGE_REPLY, api_key=KEY) as srv:
+        d = make(gui, api, srv, "nothing")
+        box = d.window.toolbar.bridge_box
+        assert box.get() == "nothing"
+        box.set("OpenAI")
+        box.event_generate("<<ComboboxSelected>>")
+        d.update()
+        assert d.app.store.current.bridge == "openai" and config_file.load().settings.bridge == "openai"
+        box.set("local model")
+        box.event_generate("<<ComboboxSelected>>")
+        d.update()
+        assert config_file.load().settings.bridge == "local"

@@ -134,7 +134,7 @@ def test_tab_walks_every_control_in_reading_order_with_a_visible_focus_ring(gui)
     assert widget is start, f"Tab came back to the prompt: {seen}"
     expected = [w.prompt.send_btn, w.sidebar.new_btn, w.sidebar.tree, w.sidebar.rename_btn, w.sidebar.delete_btn,
                 w.sidebar.settings_btn, w.sidebar.export_btn, w.toolbar.backend_box, w.toolbar.idle_spin,
-                w.toolbar.keep_warm, w.toolbar.stop_btn, w.toolbar.cost_label, w.output]
+                w.toolbar.keep_warm, w.toolbar.stop_btn, w.toolbar.bridge_box, w.toolbar.cost_label, w.output]
     assert [x for x in seen if x in expected] == expected, "\n".join(str(x) for x in seen)
     style = ttk.Style(d.top)
     for x in seen:
