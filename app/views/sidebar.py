@@ -40,7 +40,7 @@ class Sidebar(ttk.Frame):
         listing = ttk.Frame(self)
         listing.pack(fill="both", expand=True)
         self.tree = ttk.Treeview(listing, show="tree", selectmode="browse", height=14, columns=("cost",))
-        self.tree.column("#0", width=WIDTH - 24 - COST_WIDTH, stretch=True)
+        self.tree.column("#0", width=WIDTH - 48 - COST_WIDTH, stretch=True)
         self.tree.column("cost", width=COST_WIDTH, stretch=False, anchor="e")
         scroll = ttk.Scrollbar(listing, orient="vertical", command=self.tree.yview)
         self.tree.configure(yscrollcommand=scroll.set)
