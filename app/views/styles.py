@@ -4,6 +4,7 @@ that uses them follows."""
 from __future__ import annotations
 
 import tkinter as tk
+import weakref
 from tkinter import font as tkfont
 from tkinter import ttk
 
@@ -17,6 +18,9 @@ SMALL_MUTED_STYLE = "SmallMuted.TLabel"
 HINT_COLOR = palette(LIGHT).hint    # the light palette's, for code that has no window to ask
 MUTED_COLOR = palette(LIGHT).muted
 FOCUS_THICKNESS = 2
+# per Tk application (its root): the palette in force, the named fonts' sizes as the desktop set them
+_PALETTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_DESKTOP_SIZES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 # Tk's named fonts; TkDefaultFont is the reference the others keep their distance to.
 NAMED_FONTS = ("TkDefaultFont", "TkTextFont", "TkFixedFont", "TkMenuFont", "TkHeadingFont", "TkCaptionFont",
@@ -33,13 +37,13 @@ def install(root, p: Palette | None = None) -> ttk.Style:
 
 def current(widget) -> Palette:
     """The palette in force in `widget`'s application (light until one was applied)."""
-    return getattr(widget._root(), "tlfif_palette", None) or palette(LIGHT)
+    return _PALETTES.get(widget._root()) or palette(LIGHT)
 
 
 def apply(root, p: Palette) -> None:
     """Colour every ttk style from `p`, and set the defaults plain Tk widgets created from now on take. Widgets that
     exist already and are not ttk (text areas, canvas, labels) are recoloured by their views' `apply_theme`."""
-    root._root().tlfif_palette = p
+    _PALETTES[root._root()] = p
     style = ttk.Style(root)
     style.configure(".", background=p.background, foreground=p.foreground, fieldbackground=p.field,
                     bordercolor=p.border, lightcolor=p.background, darkcolor=p.border, troughcolor=p.field,
@@ -92,14 +96,14 @@ def focus_ring(widget, p: Palette) -> None:
 def desktop_sizes(root) -> dict[str, float]:
     """The named fonts' sizes in points as the desktop set them (remembered at the first call)."""
     top = root._root()
-    sizes = getattr(top, "tlfif_desktop_sizes", None)
+    sizes = _DESKTOP_SIZES.get(top)
     if sizes is None:
         per_point = top.winfo_fpixels("1p")
         sizes = {}
         for name in NAMED_FONTS:
             size = int(tkfont.nametofont(name, root=top).cget("size"))
             sizes[name] = size if size > 0 else -size / per_point  # negative sizes are pixels
-        top.tlfif_desktop_sizes = sizes
+        _DESKTOP_SIZES[top] = sizes
     return sizes
 
 
