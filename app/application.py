@@ -83,7 +83,8 @@ class Application:
                                             self.executor, lambda: self.store.current)
         self.local_model = LocalModelClient(self.store, ctx)
         self.bridge = BridgeController(self.bus, self.outbox, self.store, self.exchanges, self.executor,
-                                       self.backends["openai"], self.local_model, self.jobs.pricing)
+                                       self.backends["openai"], self.local_model, self.jobs.pricing,
+                                       context=self.chats.context_for)
         self.appearance = AppearanceController(self.bus, self.outbox, self.store, self.executor, desktop_scheme)
         self.window = MainWindow(root, self.bus, settings, labels(), modal_dialogs=modal_dialogs)
         self.pump = Pump(root, self.bus, self.outbox, interval_ms=pump_interval_ms)

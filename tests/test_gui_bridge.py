@@ -65,6 +65,15 @@ def test_openai_answers_while_the_gpu_starts_and_the_two_answers_switch(gui, api
         d.update(0.3)
         assert rid2 not in view.labels and bridge_calls(srv) == 1, "a ready GPU answers alone"
 
+        api.stop_gpu()  # cold again: the bridge gets the chat's earlier turns, as TinyLlama does
+        rid3 = d.send("one more")
+        d.until(lambda: rid3 in view.labels, timeout=20, what="the bridge again")
+        body = [r for r in srv.requests if r.path.endswith("/chat/completions")][-1].body
+        said = [(m["role"], m["content"]) for m in body["messages"]]
+        assert ("user", "why is the sky blue") in said and ("assistant", api.reply("why is the sky blue")) in said
+        assert said[-1] == ("user", "one more")
+        d.until(lambda: d.ended(rid3), timeout=60, what="TinyLlama's third answer")
+
 
 def test_nothing_is_sent_to_openai_unless_chosen(gui, api):
     api.stop_gpu()

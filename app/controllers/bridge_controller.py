@@ -17,6 +17,7 @@ from app.backends.openai import OpenAiApiClient
 from app.bus import Bus, Outbox
 from app.controllers.settings_controller import SettingsStore
 from app.models.answer_stats import BackendFigures, Pricing, Timeline, answer_stats, cost_text
+from app.models.chat import ChatContext
 from app.models.exchange import ExchangeLedger
 from app.models.settings import BRIDGE_LOCAL, BRIDGE_NOTHING, BRIDGE_OPENAI
 
@@ -57,7 +58,8 @@ class _Quiet:
 
 class BridgeController:
     def __init__(self, bus: Bus, outbox: Outbox, store: SettingsStore, exchanges: ExchangeLedger,
-                 executor: Executor, openai: Backend, local: Backend, pricing: Callable[[], Pricing]):
+                 executor: Executor, openai: Backend, local: Backend, pricing: Callable[[], Pricing],
+                 context: Callable[..., ChatContext] | None = None):
         self._bus = bus
         self._outbox = outbox
         self._store = store
@@ -65,6 +67,7 @@ class BridgeController:
         self._executor = executor
         self._backends = {BRIDGE_OPENAI: openai, BRIDGE_LOCAL: local}
         self._pricing = pricing
+        self._context = context  # the chat's earlier turns and params, as the TinyLlama request got them
         self.bridged: dict[str, str] = {}  # TinyLlama request id → the bridge's own request id
         bus.subscribe_table({"job.queued": self.on_queued, "ui.cancel": self.on_cancel})
 
@@ -83,8 +86,9 @@ class BridgeController:
             return
         bridge_id = f"{request_id}-bridge"
         self.bridged[request_id] = bridge_id
+        context = self._context(exchange.prompt, notify=False) if self._context else ChatContext()
         request = PromptRequest(request_id=bridge_id, prompt=exchange.prompt, idle=exchange.idle,
-                                messages=None, params=None)
+                                messages=context.messages, params=context.params)
         self._executor.submit(self._run, target, request, request_id, label, choice)
 
     def on_cancel(self, request_id) -> None:

@@ -310,14 +310,15 @@ class ChatController:
         self._submit(self._export_chat, chat_id, snapshot, path)
 
     # --- prompts ------------------------------------------------------------------------------------------------------
-    def context_for(self, prompt: str) -> ChatContext:
+    def context_for(self, prompt: str, *, notify: bool = True) -> ChatContext:
         """The job controller's question as it submits `prompt` (Tk thread): the current chat's id, its earlier
-        turns that fit the context budget, and its params."""
+        turns that fit the context budget, and its params. `notify=False`: asked again (the cold-start bridge), so
+        the notice about left-out turns is not repeated."""
         chat = self.current
         settings = self._settings()
         trimmed = trim_history(history_turns(chat.exchanges), prompt=prompt, system=chat.params.system,
                                budget_tokens=context_budget(settings.context_tokens, chat.params.max_tokens))
-        if trimmed.dropped:
+        if trimmed.dropped and notify:
             self._bus.send("chat.notice", message=f"{trimmed.dropped} earlier exchange(s) left out of the context: "
                                                   f"the model sees {settings.context_tokens} tokens.")
         return ChatContext(chat_id=chat.id, messages=trimmed.messages or None,
