@@ -81,7 +81,10 @@ def apply(root, p: Palette) -> None:
                            ("*TCombobox*Listbox.selectBackground", p.select_bg),
                            ("*TCombobox*Listbox.selectForeground", p.select_fg),
                            ("*Background", p.background), ("*Foreground", p.foreground),
-                           ("*highlightColor", p.focus), ("*highlightBackground", p.background)):
+                           ("*highlightColor", p.focus), ("*highlightBackground", p.background),
+                           ("*insertBackground", p.foreground), ("*selectBackground", p.select_bg),
+                           ("*selectForeground", p.select_fg), ("*activeBackground", p.hover),
+                           ("*activeForeground", p.foreground)):
         root.option_add(pattern, value)
     if isinstance(root, (tk.Tk, tk.Toplevel)):
         root.configure(background=p.background)
