@@ -346,9 +346,10 @@ class settings:
     class saved:
         """Settings were validated and written."""
 
-        def msgDataSpec(idle, backend):
+        def msgDataSpec(idle, backend, bridge):
             """- idle: idle timeout, minutes
-            - backend: backend key"""
+            - backend: backend key
+            - bridge: who answers while the GPU starts: nothing, openai or local"""
 
     class form_invalid:
         """The settings window's values were refused; nothing was saved."""

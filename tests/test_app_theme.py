@@ -29,6 +29,17 @@ def test_a_token_type_takes_its_nearest_listed_parents_colour():
     assert theme.token_color(p, "Token.Text") == p.answer
 
 
+def test_pygments_own_token_names_and_every_highlighted_tag_have_a_theme_colour():
+    from pygments import token
+
+    from app.models import markdown
+    p = theme.palette(theme.LIGHT)
+    assert theme.token_color(p, str(token.String.Doc)) == p.tokens["String.Doc"]  # Token.Literal.String.Doc
+    assert theme.token_color(p, str(token.Number.Integer)) == p.tokens["Number"]
+    for token_type, tag in markdown.TOKEN_TAGS:
+        assert theme.token_color(p, token_type) != p.answer, f"{tag} ({token_type}) would not be coloured"
+
+
 def runner(answers: dict[str, str]):
     def run(command):
         key = " ".join(command)

@@ -11,7 +11,8 @@ from tkinter import ttk
 import pytest
 
 from app.models.settings import Settings
-from app.models.theme import DARK, LIGHT, palette
+from app.models import markdown
+from app.models.theme import DARK, LIGHT, palette, token_color
 from app.timings import Timings
 from app.views import styles
 from support.xvfb import xvfb_display  # noqa: F401  (session fixture)
@@ -43,6 +44,11 @@ def colours_of(d, name: str) -> dict:
         "ttk": (str(ttk.Style(d.top).lookup(".", "background")), p.background),
         "cost label": (str(w.toolbar.cost_label.cget("foreground")), p.foreground),
         "hint": (str(ttk.Style(d.top).lookup(styles.HINT_STYLE, "foreground")), p.hint),
+        "code block": (str(w.output.tag_cget(markdown.CODE_BLOCK, "background")), p.code_bg),
+        "keyword token": (str(w.output.tag_cget("md_tok_keyword", "foreground")), token_color(p, "Keyword")),
+        "string token": (str(w.output.tag_cget("md_tok_string", "foreground")), token_color(p, "Literal.String")),
+        "link": (str(w.output.tag_cget(markdown.LINK, "foreground")), p.link),
+        "find hit": (str(w.output.tag_cget("find_hit", "background")), p.find_hit),
     }
 
 

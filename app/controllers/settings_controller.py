@@ -67,4 +67,5 @@ class SettingsController:
             self._store.current = settings  # in force for this session even if the file cannot be written
             self._bus.send("settings.warning", message=f"Settings could not be saved: {err}")
             return
-        self._bus.send("settings.saved", idle=settings.idle, backend=settings.backend)
+        self._bus.send("settings.saved", idle=settings.idle, backend=settings.backend,
+                       bridge=settings.bridge)

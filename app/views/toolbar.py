@@ -89,7 +89,9 @@ class Toolbar(ttk.Frame):
             self.idle_hint.configure(text=message)
             self.idle_var.set(current)
 
-    def on_saved(self, idle, backend) -> None:
+    def on_saved(self, idle, backend, bridge) -> None:
         self.idle_hint.configure(text="")
+        if self.bridge_var.get() != BRIDGE_LABELS.get(bridge):  # chosen in the settings window
+            self.bridge_var.set(BRIDGE_LABELS[bridge])
         if self.idle_var.get().strip() != str(idle):
             self.idle_var.set(str(idle))
