@@ -52,8 +52,11 @@ def test_openai_answers_while_the_gpu_starts_and_the_two_answers_switch(gui, api
         assert switch.label["text"] == "2/2 TinyLlama" and view.shown_text(rid) == api.reply("why is the sky blue")
         assert int(switch.prev_btn["takefocus"]) == 1 and switch.prev_btn["text"] == "‹"  # Tab reaches it
         switch.prev_btn.invoke()
+        d.until(lambda: rid in d.window.output.rendered, what="TinyLlama's answer rendered")
         d.update()
         assert switch.shown == BRIDGE and switch.label["text"] == "1/2 OpenAI gpt-4o-mini"
+        shown = d.window.output.count(f"a0_{rid}", f"a1_{rid}", "displaychars")
+        assert not shown, f"{shown} chars of TinyLlama's rendered answer still shown beside the bridge's"
         assert view.shown_text(rid) == BRIDGE_REPLY
         assert d.window.output.tag_cget(f"tl_{rid}", "elide") in (1, "1", True)
         switch.next_btn.invoke()

@@ -44,6 +44,7 @@ class BridgeView:
             "job.cancelled": self.on_ended,
             "chat.opened": self.on_chat_opened,
         })
+        pane.render_listeners.append(self.on_rendered)
 
     def _has(self, request_id: str) -> bool:
         return f"a0_{request_id}" in self.pane.mark_names()
@@ -84,7 +85,6 @@ class BridgeView:
         pane = self.pane
 
         def add():
-            pane.tag_add(f"tl_{request_id}", f"a0_{request_id}", f"m1_{request_id}")
             at = f"m1_{request_id} + 1c"
             pane.insert(at, "\n")
             pane.window_create(at, window=switch.next_btn)
@@ -98,12 +98,18 @@ class BridgeView:
         if switch is None:
             return
         switch.shown = which
+        # TinyLlama's answer as it is now: its Markdown replaces the plain text (untagged) when the render lands
+        self.pane.tag_add(f"tl_{request_id}", f"a0_{request_id}", f"m1_{request_id}")
         self.pane.tag_configure(f"bridge_{request_id}", elide=which != BRIDGE)
         self.pane.tag_configure(f"tl_{request_id}", elide=which != TINYLLAMA)
         name = self.labels[request_id] if which == BRIDGE else "TinyLlama"
         switch.label.configure(text=f"{which}/2 {name}")
         switch.prev_btn.configure(state="disabled" if which == BRIDGE else "normal")
         switch.next_btn.configure(state="disabled" if which == TINYLLAMA else "normal")
+
+    def on_rendered(self, request_id: str) -> None:
+        if request_id in self.switches:
+            self.show(request_id, self.switches[request_id].shown)
 
     def shown_text(self, request_id: str) -> str:
         """The answer text a reader sees now (tests read it)."""

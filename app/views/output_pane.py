@@ -12,6 +12,7 @@ import time
 import tkinter as tk
 from tkinter import font as tkfont
 from tkinter.scrolledtext import ScrolledText
+from typing import Callable
 
 from tlfif_common import api
 
@@ -44,6 +45,7 @@ class OutputPane(ScrolledText):
         self._final: dict[str, str] = {}  # request id → the answer shown as plain text, waiting for its render
         self._rendering: dict[str, str] = {}  # request id → the after id of its next batch
         self.rendered: set[str] = set()  # request ids shown as Markdown
+        self.render_listeners: list[Callable[[str], None]] = []  # told a request id once its Markdown is all in
         self._reveal: str | None = None  # the exchange a search hit scrolled to: kept in view while answers render
         self._bulk = False
         self._notices: list[str] = []  # shown since the pane was last cleared
@@ -201,6 +203,8 @@ class OutputPane(ScrolledText):
             self._rendering[request_id] = self.after(1, self._render_batch, request_id, segments, stop, at_bottom)
             return
         self.rendered.add(request_id)
+        for listener in self.render_listeners:
+            listener(request_id)
         if self._reveal:
             self.on_reveal(self._reveal)
         elif at_bottom:  # its own tick: scrolling lays out the whole new text
