@@ -17,6 +17,8 @@ from app.bus import Bus, Outbox
 from app.backends.base import BackendContext
 from app.backends.registry import create_all, labels
 from app.controllers.app_settings_controller import AppSettingsController
+from app.controllers.appearance_controller import AppearanceController
+from app.controllers.bridge_controller import BridgeController, LocalModelClient
 from app.controllers.cost_controller import CostController
 from app.controllers.gpu_controller import GpuController
 from app.controllers.chat_controller import ChatController
@@ -28,6 +30,7 @@ from app.controllers.settings_controller import SettingsController, SettingsStor
 from app.models.exchange import PENDING, ExchangeLedger
 from app.models.gpu import GpuModel
 from app.models.settings import AwsSettings, Settings
+from app.models.theme import desktop_scheme
 from app.services import config_file
 from app.services.auth import LoginAgent, TokenProvider
 from app.services.endpoints import AwsEndpoint, EndpointSource, FixedEndpoint, InsecureEndpoint, PendingEndpoint
@@ -45,7 +48,7 @@ class Application:
                  cloud_starter: Callable[[], Any] | None = None, timings: Timings | None = None,
                  env: Mapping[str, str] | None = None, browser_agent: LoginAgent | None = None,
                  production: bool = False, modal_dialogs: bool = True, pump_interval_ms: int = 20,
-                 history_path: Path | None = None):
+                 history_path: Path | None = None, desktop_scheme: Callable[[], str] = desktop_scheme):
         self.root = root
         self.timings = timings or Timings()
         self.bus = Bus(production=production)
@@ -83,6 +86,11 @@ class Application:
         self.app_settings = AppSettingsController(self.bus, self.outbox, self.store, self.executor.submit,
                                                   self.backends)
         self.render = RenderController(self.bus, self.outbox)
+        self.local_model = LocalModelClient(self.store, ctx)
+        self.bridge = BridgeController(self.bus, self.outbox, self.store, self.exchanges, self.executor,
+                                       self.backends["openai"], self.local_model, self.jobs.pricing,
+                                       context=self.chats.context_for)
+        self.appearance = AppearanceController(self.bus, self.outbox, self.store, self.executor, desktop_scheme)
         self.window = MainWindow(root, self.bus, settings, labels(), modal_dialogs=modal_dialogs,
                                  current_settings=lambda: self.store.current)
         self.pump = Pump(root, self.bus, self.outbox, interval_ms=pump_interval_ms)
@@ -92,6 +100,7 @@ class Application:
 
     def start(self) -> Application:
         self.endpoints.start()
+        self.appearance.start()
         self.chats.start()
         self.pump.start()
         for backend in self.backends.values():
@@ -130,7 +139,7 @@ class Application:
         cancelling = threading.Thread(target=_cancel_all, args=(pending,), name="close-cancel", daemon=True)
         cancelling.start()
         self.executor.shutdown(wait=False, cancel_futures=True)
-        for backend in self.backends.values():
+        for backend in (*self.backends.values(), self.local_model):
             backend.close()
         cancelling.join(CLOSE_CANCEL_WAIT_S)
         self.endpoints.stop()

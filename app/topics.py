@@ -97,6 +97,25 @@ class ui:
             - temperature: as typed
             - max_tokens: as typed"""
 
+    class bridge_selected:
+        """The user picked who answers while the GPU starts."""
+
+        def msgDataSpec(bridge):
+            """- bridge: nothing, openai or local"""
+
+    class theme_selected:
+        """The user picked a colour theme."""
+
+        def msgDataSpec(theme):
+            """- theme: light, dark or system"""
+
+    class font_size:
+        """Ctrl+= / Ctrl+- / Ctrl+0: a bigger, smaller or the desktop's font size."""
+
+        def msgDataSpec(step, desktop):
+            """- step: +1, -1, or 0 for the desktop's size
+            - desktop: the desktop's own font size in points (what a step starts from when none was set)"""
+
     class export_chat:
         """The user asked to export a chat (Export…, Ctrl+E) to a file: .json → JSON, anything else → Markdown."""
 
@@ -248,6 +267,27 @@ class gpu:
             - idle_left_s: seconds until the idle auto-stop (-1 when not counting)"""
 
 
+class bridge:
+    """The cold-start bridge: another model's answer to a prompt that waits for the GPU to start."""
+
+    class answered:
+        """The bridge answered `request_id`'s prompt."""
+
+        def msgDataSpec(request_id, label, text, cost):
+            """- request_id: the TinyLlama request it stands in for
+            - label: what answered (e.g. 'OpenAI gpt-4o-mini')
+            - text: its answer
+            - cost: what it cost, as shown"""
+
+    class failed:
+        """The bridge could not answer (the TinyLlama answer comes all the same)."""
+
+        def msgDataSpec(request_id, label, message):
+            """- request_id: the TinyLlama request
+            - label: what was asked
+            - message: why it failed"""
+
+
 class cost:
     """Spend, from GET /cost."""
 
@@ -306,9 +346,10 @@ class settings:
     class saved:
         """Settings were validated and written."""
 
-        def msgDataSpec(idle, backend):
+        def msgDataSpec(idle, backend, bridge):
             """- idle: idle timeout, minutes
-            - backend: backend key"""
+            - backend: backend key
+            - bridge: who answers while the GPU starts: nothing, openai or local"""
 
     class form_invalid:
         """The settings window's values were refused; nothing was saved."""
@@ -343,6 +384,14 @@ class settings:
             """- field: which setting (idle)
             - message: the hint to show
             - current: the value still in force, to put back in the widget"""
+
+    class appearance:
+        """The theme and font size in force (at start, on a change, and once the desktop's scheme is known)."""
+
+        def msgDataSpec(theme, palette, font_size):
+            """- theme: the setting: light, dark or system
+            - palette: the palette it resolves to: light or dark
+            - font_size: points, 0 for the desktop's size"""
 
     class warning:
         """The settings file had a problem (corrupt: defaults in use, file kept aside)."""
@@ -413,6 +462,13 @@ class chat:
         def msgDataSpec(path, error):
             """- path: the file
             - error: why it failed ('' when written)"""
+
+    class spend:
+        """What the stored answers cost (app.models.spend): after start-up, each saved answer and each delete."""
+
+        def msgDataSpec(chats, month):
+            """- chats: chat id → Spend (its total)
+            - month: Spend, this calendar month across the chats"""
 
     class notice:
         """A hint for the sidebar (an action refused while an answer is coming, older turns left out, ...)."""

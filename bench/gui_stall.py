@@ -12,7 +12,8 @@ By default the AWS backend talks to a local cloud process set up as the app test
 real router, Redis, watcher and echo engine, answers growing word by word, the month's cost figures published) and
 OpenAI to tests/support/fake_openai.py (SSE streaming); `--local-cloud` runs the AWS prompts through the embedded
 local cloud the app starts itself instead.
-`--screenshot PATH` saves the window after the last answer (needs Pillow: `pip install pillow`).
+`--screenshot PATH` saves the window after the last answer (needs Pillow: `pip install pillow`); `--theme dark`
+(or light, system) picks the colours for it.
 `--markdown` makes every answer a longer Markdown one (heading, bold, a list, a fenced code block; the echo engine
 repeats it from the prompt): the pane renders
 each final answer with tags and embeds Copy buttons, which is what this then measures too.
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="Markdown answers (rendered when complete)")
     parser.add_argument("--long-markdown", type=int, metavar="LINES", default=0,
                         help="OpenAI answers of this many Markdown lines (e.g. 2000)")
+    parser.add_argument("--theme", choices=("light", "dark", "system"), default="light", help="the colour theme")
     args = parser.parse_args(argv)
 
     xvfb = None
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["TLFIF_CONFIG"] = str(home / "tl-fif.ini")
     os.environ["TLFIF_DATA_DIR"] = str(home / "data")  # the chat history, away from the user's
     settings = replace(Settings(), openai_base_url=openai_srv.base_url, openai_model="gpt-4o-mini",
-                       backend="openai" if args.long_markdown else "aws")
+                       backend="openai" if args.long_markdown else "aws", theme=args.theme)
     root = tk.Tk()
     app = Application(root, settings=settings, timings=timings, env={"OPENAI_API_KEY": "sk-bench"}, **kwargs)
     bench = Bench(root, app, args.prompts, switch=not (args.no_switch or args.long_markdown), markdown=args.markdown)

@@ -115,7 +115,7 @@ def test_empty_prompt_shows_a_hint_and_sends_nothing(gui, api):
     d.send_with_ctrl_enter()
     d.update()
     hint = d.window.prompt.hint
-    assert hint["text"].startswith("Type a prompt first") and str(hint["foreground"]) == styles.HINT_COLOR
+    assert hint["text"].startswith("Type a prompt first") and str(hint["style"]) == styles.HINT_STYLE
     assert hint.winfo_ismapped()
     assert not api.calls_to("POST", "/infer") and not d.recorder.of("job.submitted")
 

@@ -133,3 +133,30 @@ def test_the_export_dialog_opens_at_home_then_in_the_last_folder(gui, home, monk
     d.window.sidebar.export_current()
     assert asked == [str(home), str(exports)]
     d.until(lambda: (exports / "chat.md").exists(), 10, "the export written")
+
+
+def test_the_theme_font_size_and_bridge_are_offered_and_apply_when_picked(gui, home):
+    d = gui()
+    dialog = open_settings(d)
+    dialog.theme_var.set("dark")
+    dialog.theme_box.event_generate("<<ComboboxSelected>>")
+    d.until(lambda: d.app.appearance.palette == "dark", what="the dark palette applied")
+    size = d.app.store.current.font_size
+    dialog.font_buttons[1].invoke()
+    d.update()
+    assert d.app.store.current.font_size not in (0, size), "Bigger set a size of its own"
+    dialog.bridge_var.set("OpenAI")
+    dialog.bridge_box.event_generate("<<ComboboxSelected>>")
+    d.update(0.1)
+    assert d.window.toolbar.bridge_var.get() == "OpenAI", "the toolbar follows the bridge picked here"
+    retype(d, dialog, "bridge_url", "127.0.0.1:8080")
+    assert "http://" in dialog.errors["bridge_url"].cget("text") and dialog.save_btn.instate(["disabled"])
+    retype(d, dialog, "bridge_url", "http://127.0.0.1:8080/v1")
+    retype(d, dialog, "bridge_model", "tinyllama")
+    dialog.save_btn.invoke()
+    d.update(0.1)
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(home / ".tl-fif.ini")
+    assert ini["app"]["theme"] == "dark" and ini["app"]["bridge"] == "openai"
+    assert ini["app"]["font_size"] == str(d.app.store.current.font_size)
+    assert ini["app"]["bridge_url"] == "http://127.0.0.1:8080/v1" and ini["app"]["bridge_model"] == "tinyllama"

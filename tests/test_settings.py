@@ -38,13 +38,16 @@ def test_an_unparseable_file_is_kept_aside_with_a_warning_saying_where(tmp_path,
 @pytest.mark.parametrize("section, key, value, field", [
     ("app", "idle", "99", "idle"), ("app", "idle", "five", "idle"), ("app", "backend", "other", "backend"),
     ("app", "keep_warm_max_minutes", "0", "keep_warm_max_minutes"), ("chat", "context_tokens", "x", "context_tokens"),
-    ("aws", "redirect_port", "99999", "aws"),
+    ("aws", "redirect_port", "99999", "aws"), ("app", "theme", "solarized", "theme"),
+    ("app", "font_size", "99", "font_size"), ("app", "font_size", "big", "font_size"),
+    ("app", "bridge", "gpt", "bridge"),
 ])
 def test_one_bad_value_falls_back_alone_and_the_notice_names_key_and_value(tmp_path, section, key, value, field):
     path = tmp_path / "t.ini"
     good = Settings(idle=12, backend="openai", aws=AwsSettings(api_url="https://x", client_id="c",
                                                                 auth_domain="https://d", region="eu-west-1"),
-                    openai_model="m", context_tokens=4096, keep_warm_max_minutes=60)
+                    openai_model="m", context_tokens=4096, keep_warm_max_minutes=60, theme="dark", font_size=14,
+                    bridge="local", bridge_url="http://127.0.0.1:8080/v1", bridge_model="tiny")
     config_file.save(good, path)
     text = path.read_text()
     parser = configparser.ConfigParser(interpolation=None)
@@ -60,8 +63,8 @@ def test_one_bad_value_falls_back_alone_and_the_notice_names_key_and_value(tmp_p
     if field == "aws":
         want = AwsSettings(api_url="https://x", client_id="c", auth_domain="https://d", region="eu-west-1")
     assert getattr(result.settings, field) == want
-    others = [f for f in ("idle", "backend", "openai_model", "context_tokens", "keep_warm_max_minutes", "aws")
-              if f != field]
+    others = [f for f in ("idle", "backend", "openai_model", "context_tokens", "keep_warm_max_minutes", "aws", "theme",
+                          "font_size", "bridge", "bridge_url", "bridge_model") if f != field]
     for name in others:
         assert getattr(result.settings, name) == getattr(good, name), f"{name} kept its good value"
 
@@ -98,3 +101,12 @@ def test_idle_accepts(value, ok):
 def test_idle_refuses(value):
     with pytest.raises(ValueError):
         check_idle(value)
+
+
+def test_the_appearance_and_bridge_keys_round_trip(tmp_path):
+    path = tmp_path / "t.ini"
+    chosen = Settings(theme="dark", font_size=16, bridge="local", bridge_url="http://127.0.0.1:8080/v1",
+                      bridge_model="tinyllama")
+    config_file.save(chosen, path)
+    loaded = config_file.load(path)
+    assert loaded.warning is None and loaded.settings == chosen

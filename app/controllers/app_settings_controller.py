@@ -44,7 +44,8 @@ class AppSettingsController:
             self._store.current = settings
             self._bus.send("settings.warning", message=f"Settings could not be saved: {err}")
             return
-        self._bus.send("settings.saved", idle=settings.idle, backend=settings.backend)
+        self._bus.send("settings.saved", idle=settings.idle, backend=settings.backend,
+                       bridge=settings.bridge)
         restart = AWS_RESTART if form.aws_changed(old.aws, settings.aws) else ""
         self._bus.send("settings.form_saved", message=f"Saved. {restart}".strip())
 

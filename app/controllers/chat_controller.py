@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sqlite3
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +27,7 @@ from app.bus import Bus, Outbox
 from app.models.chat import (Chat, ChatContext, ChatSummary, ParamError, check_chat_params, check_title,
                              exchange_record, listing)
 from app.models.context import context_budget, history_turns, trim_history
+from app.models import spend
 from app.models.exchange import ExchangeLedger
 from app.models.search import RESULT_LIMIT, fts_query
 from app.models.settings import BACKEND_AWS, Settings
@@ -104,6 +106,7 @@ class ChatController:
         if warning:
             self._outbox.post("chat.warning", message=warning)
         self._outbox.call(self._store_opened, summaries=self._store.list_chats())
+        self._read_spend()
 
     def _read_chat(self, chat_id: str) -> None:
         try:
@@ -120,6 +123,14 @@ class ChatController:
     def _save_exchange(self, chat_id: str, record: dict) -> None:
         if self._store:
             self._store.save_exchange(chat_id, record)
+            if record.get("status") != "pending":
+                self._read_spend()
+
+    def _read_spend(self) -> None:
+        """What the stored answers cost, per chat and this month (on the store thread; the sum is pure)."""
+        if self._store:
+            summary = spend.summarise(self._store.cost_rows(), time.time())
+            self._outbox.post("chat.spend", chats=summary.chats, month=summary.month)
 
     def _rename_chat(self, chat_id: str, title: str) -> None:
         if self._store:
@@ -128,6 +139,7 @@ class ChatController:
     def _delete_chat(self, chat_id: str) -> None:
         if self._store:
             self._store.delete_chat(chat_id)
+            self._read_spend()
 
     def _export_chat(self, chat_id: str, snapshot: Chat | None, path: str) -> None:
         try:
@@ -342,9 +354,10 @@ class ChatController:
         self._request(chat_id, auto=False)
 
     # --- prompts ------------------------------------------------------------------------------------------------------
-    def context_for(self, prompt: str) -> ChatContext:
+    def context_for(self, prompt: str, *, notify: bool = True) -> ChatContext:
         """The job controller's question as it submits `prompt` (Tk thread): the current chat's id, its earlier
-        turns that fit the context budget, and its params."""
+        turns that fit the context budget, and its params. `notify=False`: asked again (the cold-start bridge), so
+        the notice about left-out turns is not repeated."""
         chat = self.current
         settings = self._settings()
         # The TL-FIF API trims with the model's own tokenizer (the answer says how much): only the byte bound here.
@@ -352,7 +365,7 @@ class ChatController:
         budget = None if server_trims else context_budget(settings.context_tokens, chat.params.max_tokens)
         trimmed = trim_history(history_turns(chat.exchanges), prompt=prompt, system=chat.params.system,
                                budget_tokens=budget)
-        if trimmed.dropped:
+        if trimmed.dropped and notify:
             why = ("the API takes a bounded history" if server_trims
                    else f"the model sees {settings.context_tokens} tokens")
             self._bus.send("chat.notice", message=f"{trimmed.dropped} earlier exchange(s) left out of the context: "

@@ -109,7 +109,7 @@ class KeepWarmController:
             self.model.apply_keep_warm(None, self._clock())
             self._publish("")
 
-    def on_settings_saved(self, idle, backend) -> None:
+    def on_settings_saved(self, idle, backend, bridge) -> None:
         if backend != BACKEND_AWS and (self.on or self.in_flight):
             self._wanted = None
             if self.in_flight is None:

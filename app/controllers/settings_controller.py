@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from app.bus import Bus
-from app.models.settings import Settings, check_idle
+from app.models.settings import Settings, check_bridge, check_idle
 from app.services import config_file
 
 log = logging.getLogger("tlfif.app.settings")
@@ -32,6 +32,7 @@ class SettingsController:
         bus.subscribe_table({
             "ui.idle_changed": self.on_idle_changed,
             "ui.backend_selected": self.on_backend_selected,
+            "ui.bridge_selected": self.on_bridge_selected,
         })
 
     def on_idle_changed(self, value) -> None:
@@ -50,6 +51,15 @@ class SettingsController:
         if backend != self._store.current.backend:
             self._save(replace(self._store.current, backend=backend))
 
+    def on_bridge_selected(self, bridge: str) -> None:
+        try:
+            bridge = check_bridge(bridge)
+        except ValueError as err:
+            log.warning("[settings] %s", err)
+            return
+        if bridge != self._store.current.bridge:
+            self._save(replace(self._store.current, bridge=bridge))
+
     def _save(self, settings: Settings) -> None:
         try:
             self._store.save(settings)
@@ -57,4 +67,5 @@ class SettingsController:
             self._store.current = settings  # in force for this session even if the file cannot be written
             self._bus.send("settings.warning", message=f"Settings could not be saved: {err}")
             return
-        self._bus.send("settings.saved", idle=settings.idle, backend=settings.backend)
+        self._bus.send("settings.saved", idle=settings.idle, backend=settings.backend,
+                       bridge=settings.bridge)

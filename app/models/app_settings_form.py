@@ -4,7 +4,9 @@ the settings controller applies the same rules again before it saves.
 
 Fields (all text as typed): stack, region, api_url, client_id, auth_domain (AWS: the three endpoint fields all
 filled, or all empty for the local cloud), openai_model, openai_base_url (empty: api.openai.com; any
-OpenAI-compatible server, e.g. Ollama's http://localhost:11434/v1), local_model (a .gguf file, or empty), idle.
+OpenAI-compatible server, e.g. Ollama's http://localhost:11434/v1), local_model (a .gguf file, or empty), idle,
+bridge_url and bridge_model (the cold-start bridge's local server; the bridge itself, the theme and the font size
+are applied as soon as they are picked, by their own controllers).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from urllib.parse import urlsplit
 from app.models.settings import AwsSettings, Settings, check_idle
 
 FIELDS = ("stack", "region", "api_url", "client_id", "auth_domain", "openai_model", "openai_base_url",
-          "local_model", "idle")
+          "local_model", "idle", "bridge_url", "bridge_model")
 ENDPOINT_FIELDS = ("api_url", "client_id", "auth_domain")
 _STACK = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")  # CloudFormation's stack name rule
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -29,7 +31,8 @@ def values_of(settings: Settings, stack: str = "") -> dict[str, str]:
     return {"stack": stack, "region": settings.aws.region, "api_url": settings.aws.api_url,
             "client_id": settings.aws.client_id, "auth_domain": settings.aws.auth_domain,
             "openai_model": settings.openai_model, "openai_base_url": settings.openai_base_url,
-            "local_model": settings.local_model, "idle": str(settings.idle)}
+            "local_model": settings.local_model, "idle": str(settings.idle), "bridge_url": settings.bridge_url,
+            "bridge_model": settings.bridge_model}
 
 
 def _url(value: str, what: str) -> str:
@@ -68,6 +71,10 @@ def field_error(name: str, values: Mapping[str, str], *, is_file: Callable[[Path
         if path.suffix.lower() != ".gguf":
             return "The local model must be a .gguf file"
         return "" if is_file(path) else f"No such file: {path}"
+    if name == "bridge_url":
+        return "" if not value else _url(value, "The bridge server's URL")
+    if name == "bridge_model":
+        return "" if not value or _MODEL.match(value) else "A model name has no spaces"
     if name == "idle":
         try:
             check_idle(value)
@@ -93,7 +100,8 @@ def settings_from(values: Mapping[str, str], base: Settings, **kwargs) -> tuple[
                   auth_domain=v["auth_domain"].rstrip("/"), region=v["region"])
     local = str(Path(v["local_model"]).expanduser()) if v["local_model"] else ""
     return replace(base, aws=aws, openai_model=v["openai_model"], openai_base_url=v["openai_base_url"].rstrip("/"),
-                   local_model=local, idle=check_idle(v["idle"])), {}
+                   local_model=local, idle=check_idle(v["idle"]), bridge_url=v["bridge_url"].rstrip("/"),
+                   bridge_model=v["bridge_model"]), {}
 
 
 def aws_changed(old: AwsSettings, new: AwsSettings) -> bool:

@@ -8,12 +8,16 @@ from tlfif_common.keepwarm import DEFAULT_MAX_MINUTES as DEFAULT_KEEP_WARM_MAX_M
 from tlfif_common.keepwarm import MAX_MINUTES_MAX as KEEP_WARM_MAX_MINUTES_MAX
 from tlfif_common.keepwarm import MAX_MINUTES_MIN as KEEP_WARM_MAX_MINUTES_MIN
 
+from app.models.theme import DEFAULT_FONT_SIZE, DEFAULT_THEME
+
 BACKEND_AWS = "aws"
 BACKEND_OPENAI = "openai"
 DEFAULT_IDLE = 5
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_REDIRECT_PORT = 8765
 DEFAULT_CONTEXT_TOKENS = 2048  # TinyLlama-1.1B-Chat
+BRIDGE_NOTHING, BRIDGE_OPENAI, BRIDGE_LOCAL = "nothing", "openai", "local"
+BRIDGES = (BRIDGE_NOTHING, BRIDGE_OPENAI, BRIDGE_LOCAL)  # who answers while the GPU starts
 CONTEXT_TOKENS_MIN, CONTEXT_TOKENS_MAX = 512, 1_000_000
 
 
@@ -41,9 +45,21 @@ class Settings:
     keep_warm_max_minutes: int = DEFAULT_KEEP_WARM_MAX_MINUTES  # keep-warm's maximum lifetime: the GPU stops then
     context_tokens: int = DEFAULT_CONTEXT_TOKENS  # the OpenAI model's context window: the history is trimmed to fit
     local_model: str = ""  # a GGUF file the local cloud serves with llama.cpp; empty: the echo engine
+    theme: str = DEFAULT_THEME  # light | dark | system (app.models.theme)
+    font_size: int = DEFAULT_FONT_SIZE  # points; 0: the desktop's size
+    bridge: str = BRIDGE_NOTHING  # who else answers while the GPU cold-starts; nothing goes to OpenAI unless chosen
+    bridge_url: str = ""          # "local": an OpenAI-compatible server's base URL (llama.cpp, Ollama…)
+    bridge_model: str = ""        # "local": the model name that server wants ('' → whatever it serves)
 
     def with_idle(self, idle: int) -> Settings:
         return replace(self, idle=check_idle(idle))
+
+
+def check_bridge(value) -> str:
+    bridge = str(value).strip().lower()
+    if bridge not in BRIDGES:
+        raise ValueError(f"bridge must be one of {', '.join(BRIDGES)}, not {value!r}")
+    return bridge
 
 
 def check_idle(value) -> int:

@@ -1,6 +1,8 @@
 """Reads and writes `~/.tl-fif.ini` (path overridable with TLFIF_CONFIG). Never holds tokens or keys.
 
     [app]     idle = 5            backend = aws | openai      keep_warm_max_minutes = 120 (1-480)
+              theme = system | light | dark                   font_size = 0 (the desktop's) or 6-32
+              bridge = nothing | openai | local (who answers while the GPU starts)   bridge_url, bridge_model
     [aws]     api_url, client_id, auth_domain, region, redirect_port
     [openai]  model, base_url
     [chat]    context_tokens = 2048   (the OpenAI model's context window; the history is trimmed to fit)
@@ -17,8 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.models.settings import (BACKEND_AWS, BACKEND_OPENAI, AwsSettings, Settings, check_context_tokens,
-                                 check_idle, check_keep_warm_max)
+from app.models.settings import (BACKEND_AWS, BACKEND_OPENAI, AwsSettings, Settings, check_bridge,
+                                 check_context_tokens, check_idle, check_keep_warm_max)
+from app.models.theme import check_font_size, check_theme
 
 ENV_CONFIG_PATH = "TLFIF_CONFIG"
 
@@ -116,7 +119,12 @@ def _from_parser(parser: configparser.ConfigParser, notices: list[str]) -> Setti
                     keep_warm_max_minutes=read("app", "keep_warm_max_minutes", defaults.keep_warm_max_minutes,
                                                check_keep_warm_max),
                     context_tokens=read("chat", "context_tokens", defaults.context_tokens, check_context_tokens),
-                    local_model=read("local", "model", defaults.local_model).strip())
+                    local_model=read("local", "model", defaults.local_model).strip(),
+                    theme=read("app", "theme", defaults.theme, check_theme),
+                    font_size=read("app", "font_size", defaults.font_size, check_font_size),
+                    bridge=read("app", "bridge", defaults.bridge, check_bridge),
+                    bridge_url=read("app", "bridge_url", ""),
+                    bridge_model=read("app", "bridge_model", ""))
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
@@ -124,7 +132,9 @@ def save(settings: Settings, path: Path | None = None) -> Path:
     path = path or config_path()
     parser = _existing(path)
     parser.read_dict({"app": {"idle": str(settings.idle), "backend": settings.backend,
-                     "keep_warm_max_minutes": str(settings.keep_warm_max_minutes)}})
+                     "keep_warm_max_minutes": str(settings.keep_warm_max_minutes),
+                     "theme": settings.theme, "font_size": str(settings.font_size), "bridge": settings.bridge,
+                     "bridge_url": settings.bridge_url, "bridge_model": settings.bridge_model}})
     parser.read_dict({"aws": {"api_url": settings.aws.api_url, "client_id": settings.aws.client_id,
                      "auth_domain": settings.aws.auth_domain, "region": settings.aws.region,
                      "redirect_port": str(settings.aws.redirect_port)}})

@@ -263,6 +263,20 @@ class HistoryStore:
         return [SearchHit(chat_id=r[0], chat_title=r[1], request_id=r[2], started_at=r[3], snippet=r[4])
                 for r in rows]
 
+    def cost_rows(self) -> list[tuple[str, float, dict]]:
+        """(chat id, the answer's start, its stats) of every answer that has a cost basis (app.models.spend)."""
+        rows = self._conn.execute("SELECT conversation_id, started_at, stats FROM exchanges "
+                                  """WHERE stats LIKE '%"cost_basis":"%'""")
+        out = []
+        for chat_id, started_at, raw in rows:
+            try:
+                stats = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(stats, dict):
+                out.append((chat_id, started_at, stats))
+        return out
+
     # --- writing (each call one small transaction) -----------------------------------------------------------------
     def save_chat(self, row: dict) -> None:
         """Insert or update a chat's own fields (`chat_row`); its exchanges are saved one by one."""

@@ -115,7 +115,7 @@ class ChatSettingsDialog(_Dialog):
         self._show(modal, self.system_box)
 
     def _hint(self, row: int, field: str) -> None:
-        label = ttk.Label(self.frame, text="", foreground=styles.HINT_COLOR, wraplength=420, justify="left")
+        label = ttk.Label(self.frame, text="", style=styles.HINT_STYLE, wraplength=420, justify="left")
         label.grid(row=row, column=0, columnspan=2, sticky="w")
         self.hints[field] = label
 

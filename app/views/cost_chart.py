@@ -9,10 +9,9 @@ from tkinter import ttk
 
 from app.models.cost_chart import ChartLayout, chart_layout
 from app.models.cost_forecast import Forecast, forecast
+from app.views import styles
 
 WIDTH, HEIGHT = 520, 260
-BAR_COLOR, BAR_HOVER = "#1565c0", "#42a5f5"
-AXIS_COLOR, GRID_COLOR, TEXT_COLOR, MUTED = "#424242", "#e0e0e0", "#212121", "#5f6368"
 TITLE = "TL-FIF: daily spend"
 
 
@@ -21,7 +20,10 @@ class CostChartWindow:
         self.top = tk.Toplevel(master)
         self.top.title(TITLE)
         self.top.resizable(False, False)
-        self.canvas = tk.Canvas(self.top, width=WIDTH, height=HEIGHT, background="white", highlightthickness=0)
+        self.palette = styles.current(master)
+        self.top.configure(background=self.palette.background)
+        self.canvas = tk.Canvas(self.top, width=WIDTH, height=HEIGHT, background=self.palette.chart_bg,
+                                highlightthickness=0)
         self.canvas.pack(padx=8, pady=(8, 4))
         # the month-end forecast against the budget, and the GPU minutes left before the budget stop
         self.forecast_label = ttk.Label(self.top, text="", anchor="w")
@@ -58,31 +60,32 @@ class CostChartWindow:
 
     def draw(self, layout: ChartLayout) -> None:
         c = self.canvas
+        p = self.palette
         c.delete("all")
         left, top, right, bottom = layout.plot
-        c.create_text(left, 16, text=layout.title, anchor="w", fill=TEXT_COLOR, font=("TkDefaultFont", 10, "bold"),
+        c.create_text(left, 16, text=layout.title, anchor="w", fill=p.chart_text, font=("TkDefaultFont", 10, "bold"),
                       tags=("title",))
-        c.create_text(right, 16, text=layout.total, anchor="e", fill=TEXT_COLOR, tags=("total",))
+        c.create_text(right, 16, text=layout.total, anchor="e", fill=p.chart_text, tags=("total",))
         if layout.empty:
-            c.create_text((left + right) / 2, (top + bottom) / 2, text="No data yet", fill=MUTED,
+            c.create_text((left + right) / 2, (top + bottom) / 2, text="No data yet", fill=p.muted,
                           font=("TkDefaultFont", 11), tags=("empty",))
             c.create_text((left + right) / 2, (top + bottom) / 2 + 20, text="the cost reporter runs every few hours",
-                          fill=MUTED, tags=("empty",))
+                          fill=p.muted, tags=("empty",))
             return
         for tick in layout.y_ticks:
-            c.create_line(left, tick.y, right, tick.y, fill=GRID_COLOR, tags=("grid",))
-            c.create_text(tick.x, tick.y, text=tick.text, anchor="e", fill=MUTED, tags=("ytick",))
+            c.create_line(left, tick.y, right, tick.y, fill=p.chart_grid, tags=("grid",))
+            c.create_text(tick.x, tick.y, text=tick.text, anchor="e", fill=p.muted, tags=("ytick",))
         for bar in layout.bars:
-            item = c.create_rectangle(bar.x0, bar.y0, bar.x1, bar.y1, fill=BAR_COLOR, outline="",
+            item = c.create_rectangle(bar.x0, bar.y0, bar.x1, bar.y1, fill=p.chart_bar, outline="",
                                       tags=("bar", f"day-{bar.day}"))
             c.tag_bind(item, "<Enter>", lambda _e, b=bar, i=item: self._hover(i, f"{b.day}: €{b.eur:.2f}"))
             c.tag_bind(item, "<Leave>", lambda _e, i=item: self._hover(i, ""))
         for label in layout.x_labels:
-            c.create_text(label.x, label.y, text=label.text, fill=MUTED, tags=("xlabel",))
-        c.create_line(left, bottom, right, bottom, fill=AXIS_COLOR, tags=("axis",))
-        c.create_line(left, top, left, bottom, fill=AXIS_COLOR, tags=("axis",))
-        c.create_text(right, HEIGHT - 6, text="", anchor="e", fill=TEXT_COLOR, tags=("readout",))
+            c.create_text(label.x, label.y, text=label.text, fill=p.muted, tags=("xlabel",))
+        c.create_line(left, bottom, right, bottom, fill=p.chart_axis, tags=("axis",))
+        c.create_line(left, top, left, bottom, fill=p.chart_axis, tags=("axis",))
+        c.create_text(right, HEIGHT - 6, text="", anchor="e", fill=p.chart_text, tags=("readout",))
 
     def _hover(self, item: int, text: str) -> None:
-        self.canvas.itemconfigure(item, fill=BAR_HOVER if text else BAR_COLOR)
+        self.canvas.itemconfigure(item, fill=self.palette.chart_bar_hover if text else self.palette.chart_bar)
         self.canvas.itemconfigure("readout", text=text)

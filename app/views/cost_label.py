@@ -7,19 +7,25 @@ import tkinter as tk
 
 from app.bus import Bus
 from app.models.cost import NO_COST
+from app.views import styles
 from app.views.cost_chart import CostChartWindow
+from app.views.tooltip import Tooltip
 
 PAUSED_SUFFIX = " (paused while the GPU starts)"
 
 
 class CostLabel(tk.Label):
     def __init__(self, parent, bus: Bus):
-        super().__init__(parent, text=f"Cost: {NO_COST}", anchor="e", cursor="hand2")
+        super().__init__(parent, text=f"Cost: {NO_COST}", anchor="e", cursor="hand2", takefocus=1)
         self._bus = bus
         self._text = NO_COST
         self._paused = False
         self.chart: CostChartWindow | None = None
         self.bind("<Button-1>", self._on_click)
+        for sequence in ("<Return>", "<KP_Enter>", "<space>"):  # the chart from the keyboard too
+            self.bind(sequence, self._on_click)
+        self.tooltip = Tooltip(self, "Month to date and this GPU session; Enter or a click: the daily-spend chart")
+        self.apply_theme(styles.current(self))
         bus.subscribe_table({
             "cost.updated": self.on_cost,
             "cost.paused": self.on_paused,
@@ -45,6 +51,10 @@ class CostLabel(tk.Label):
             self.chart.raise_()
         else:
             self.chart = CostChartWindow(self.winfo_toplevel(), data)
+
+    def apply_theme(self, p) -> None:
+        self.configure(background=p.background, foreground=p.foreground)
+        styles.focus_ring(self, p)
 
     def _render(self) -> None:
         self.configure(text=f"Cost: {self._text}{PAUSED_SUFFIX if self._paused else ''}")

@@ -7,7 +7,7 @@ import tkinter as tk
 from tkinter import ttk
 
 from app.models import find
-from app.views import styles, theme
+from app.views import styles
 
 HIT, CURRENT = "find_hit", "find_current"
 
@@ -18,14 +18,12 @@ class FindBar(ttk.Frame):
         self._pane = pane
         self.hits: list[tuple[int, int]] = []
         self.current: int | None = None
-        colours = theme.palette()
-        pane.tag_configure(HIT, background=colours["find_hit"])
-        pane.tag_configure(CURRENT, background=colours["find_current"])
+        self.apply_theme(styles.current(pane))
         ttk.Label(self, text="Find:").pack(side="left")
         self.query_var = tk.StringVar()
         self.entry = ttk.Entry(self, textvariable=self.query_var, width=32)
         self.entry.pack(side="left", padx=(4, 6))
-        self.status = ttk.Label(self, text="", foreground=styles.MUTED_COLOR)
+        self.status = ttk.Label(self, text="", style=styles.MUTED_STYLE)
         self.status.pack(side="left")
         ttk.Button(self, text="✕", width=2, command=self.close, takefocus=0).pack(side="right")
         self.query_var.trace_add("write", lambda *_: self.refresh())
@@ -34,6 +32,11 @@ class FindBar(ttk.Frame):
         self.entry.bind("<Shift-Return>", lambda _e: self.go(forward=False))
         self.entry.bind("<Escape>", lambda _e: self.close())
         self._shown = False
+
+    def apply_theme(self, p) -> None:
+        """The hits' colours from palette `p` (app.models.theme)."""
+        self._pane.tag_configure(HIT, background=p.find_hit)
+        self._pane.tag_configure(CURRENT, background=p.find_current)
 
     def open(self) -> None:
         if not self._shown:

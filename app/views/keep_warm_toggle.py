@@ -35,7 +35,7 @@ class KeepWarmToggle(ttk.Checkbutton):
         self.var.set(bool(on))
         self._render()
 
-    def on_saved(self, idle, backend) -> None:
+    def on_saved(self, idle, backend, bridge) -> None:
         self._gpu_backend = backend == BACKEND_AWS
         self._render()
 

@@ -9,8 +9,10 @@ from typing import Callable
 from app.bus import Bus
 from app.models.settings import Settings
 from app.models.folders import LastFolder
+from app.models.theme import palette
 from app.views import styles
 from app.views.app_settings_dialog import AppSettingsDialog
+from app.views.bridge_view import BridgeView
 from app.views.find_bar import FindBar
 from app.views.key_dialog import ApiKeyDialog
 from app.views.output_pane import OutputPane
@@ -21,6 +23,9 @@ from app.views.status_bar import StatusBar
 from app.views.toolbar import Toolbar
 
 TITLE = "TL-FIF"
+FONT_BIGGER = ("<Control-equal>", "<Control-plus>", "<Control-KP_Add>")
+FONT_SMALLER = ("<Control-minus>", "<Control-KP_Subtract>")
+FONT_RESET = ("<Control-Key-0>", "<Control-KP_0>")
 
 
 class MainWindow:
@@ -52,6 +57,7 @@ class MainWindow:
         self.find_bar = FindBar(frame, self.output)
         self.find_bar.grid(row=2, column=0, sticky="ew", pady=(4, 0))
         self.find_bar.grid_remove()  # shown by Ctrl+F
+        self.bridge_view = BridgeView(self.output, bus)
         self.prompt = PromptPanel(frame, bus)
         self.prompt.grid(row=3, column=0, sticky="ew", pady=(8, 4))
         ttk.Separator(frame).grid(row=4, column=0, sticky="ew", pady=(2, 2))
@@ -64,13 +70,19 @@ class MainWindow:
                 widget.bind(sequence, self._on_find, add="+")
             for sequence in ("<Control-k>", "<Control-K>"):
                 widget.bind(sequence, self._on_ctrl_k, add="+")
+        self.font_size = 0
+        top = root.winfo_toplevel()
+        for sequences, step in (FONT_BIGGER, 1), (FONT_SMALLER, -1), (FONT_RESET, 0):
+            for sequence in sequences:
+                top.bind(sequence, lambda _e, step=step: self._on_font_key(step), add="+")
         root.bind("<Control-comma>", self._on_ctrl_comma, add="+")
         bus.subscribe_table({"auth.key_needed": self.on_key_needed, "chat.opened": self.on_chat_opened,
                              "search.results": self.on_search_results,
                              "settings.stack_read": self.on_stack_read,
                              "settings.models_listed": self.on_models_listed,
                              "settings.form_invalid": self.on_form_invalid,
-                             "settings.form_saved": self.on_form_saved})
+                             "settings.form_saved": self.on_form_saved,
+                             "settings.appearance": self.on_appearance})
 
     def _menu(self, root) -> tk.Menu:
         bar = tk.Menu(root)
@@ -140,6 +152,24 @@ class MainWindow:
     def on_chat_opened(self, **_chat) -> None:
         if self.find_bar.winfo_ismapped():
             self.root.after_idle(self.find_bar.refresh)
+    def _on_font_key(self, step: int) -> str:
+        self._bus.send("ui.font_size", step=step, desktop=styles.desktop_font_size(self.root))
+        return "break"
+
+    def on_appearance(self, theme, palette, font_size) -> None:
+        self.apply_theme(palette)
+        if font_size != self.font_size:
+            self.font_size = font_size
+            styles.apply_font_size(self.root, font_size)
+            self.output.apply_fonts()
+
+    def apply_theme(self, name: str) -> None:
+        p = palette(name)
+        styles.apply(self.root, p)
+        self.output.apply_theme(p)
+        self.prompt.apply_theme(p)
+        self.toolbar.cost_label.apply_theme(p)
+        self.find_bar.apply_theme(p)
 
     def on_key_needed(self, backend, backend_label) -> None:
         # Opened after this message is delivered, so a modal wait never nests inside a publish.

@@ -12,34 +12,40 @@ import time
 import tkinter as tk
 from tkinter import font as tkfont
 from tkinter.scrolledtext import ScrolledText
+from typing import Callable
 
 from tlfif_common import api
 
 from app.bus import Bus
 from app.models import markdown
 from app.models.answer_stats import stats_line
-from app.views import styles, theme
+from app.models.theme import token_color
+from app.views import styles
 
 COPIED_FEEDBACK_MS = 1200
 RENDER_SLICE_S = 0.008  # Tk time spent inserting a rendered answer per tick (then the pump and the clock run)
 RENDER_STEP = 40  # segments per insert call within a slice
+# each md_tok_* tag's colour is the theme's for the first Pygments token type the highlighter files under it
+TOKEN_TYPES = {tag: token_type for token_type, tag in reversed(markdown.TOKEN_TAGS)}
 
 
 class OutputPane(ScrolledText):
     def __init__(self, parent, bus: Bus):
         super().__init__(parent, wrap="word", height=18, state="disabled", padx=8, pady=6, font="TkTextFont")
-        self.tag_configure("header", foreground=styles.MUTED_COLOR, font="TkSmallCaptionFont")
-        self.tag_configure("prompt", foreground="#1a4f8b")
-        self.tag_configure("answer", foreground="#111111")
-        self.tag_configure("meta", foreground=styles.MUTED_COLOR, font="TkSmallCaptionFont")
-        self.tag_configure("stopped", foreground="#8a5a00", font="TkSmallCaptionFont")
-        self.tag_configure("error", foreground=styles.HINT_COLOR)
+        # read-only (disabled) yet reachable with Tab, to scroll and select with the keys; its scrollbar is not
+        self.configure(takefocus=1)
+        self.vbar.configure(takefocus=0)
+        for tag in ("header", "meta", "stopped"):
+            self.tag_configure(tag, font="TkSmallCaptionFont")
+        for tag in ("prompt", "answer", "error"):  # created before the Markdown tags, whose colours win over them
+            self.tag_configure(tag)
         self._bus = bus
         self._fonts = self._markdown_tags()
         self._answers: dict[str, str] = {}
         self._final: dict[str, str] = {}  # request id → the answer shown as plain text, waiting for its render
         self._rendering: dict[str, str] = {}  # request id → the after id of its next batch
         self.rendered: set[str] = set()  # request ids shown as Markdown
+        self.render_listeners: list[Callable[[str], None]] = []  # told a request id once its Markdown is all in
         self._reveal: str | None = None  # the exchange a search hit scrolled to: kept in view while answers render
         self._bulk = False
         self._notices: list[str] = []  # shown since the pane was last cleared
@@ -66,6 +72,7 @@ class OutputPane(ScrolledText):
         self.tag_bind(markdown.LINK, "<Button-1>", self._on_link_click)
         self.tag_bind(markdown.LINK, "<Enter>", lambda _e: self.configure(cursor="hand2"))
         self.tag_bind(markdown.LINK, "<Leave>", lambda _e: self.configure(cursor=""))
+        self.apply_theme(styles.current(self))
 
     # --- editing a read-only widget ---------------------------------------------------------------------------------
     def _edit(self, fn) -> None:
@@ -94,8 +101,6 @@ class OutputPane(ScrolledText):
         def sized(delta: int) -> int:  # Tk sizes are points (> 0) or pixels (< 0)
             return size + delta if size > 0 else size - delta
 
-        colours = theme.palette()
-        code_bg = colours["code_background"]
         fonts = {
             "h1": tkfont.Font(self, family=base["family"], size=sized(5), weight="bold"),
             "h2": tkfont.Font(self, family=base["family"], size=sized(3), weight="bold"),
@@ -113,23 +118,51 @@ class OutputPane(ScrolledText):
         self.tag_configure(markdown.ITALIC, font=fonts["italic"])
         self.tag_configure(markdown.BOLD_ITALIC, font=fonts["bold_italic"])
         self.tag_configure(markdown.STRIKE, overstrike=True)
-        self.tag_configure(markdown.QUOTE, foreground=colours["quote"], lmargin1=16, lmargin2=16)
-        self.tag_configure(markdown.CODE, font=fonts["code"], background=code_bg)
+        self.tag_configure(markdown.QUOTE, lmargin1=16, lmargin2=16)
+        self.tag_configure(markdown.CODE, font=fonts["code"])
         self.tag_configure(markdown.TABLE, font=fonts["code"], wrap="none", lmargin1=10, lmargin2=10)
-        self.tag_configure(markdown.TABLE_HEAD, foreground=colours["table_head"])
-        self.tag_configure(markdown.CODE_BLOCK, font=fonts["code"], background=code_bg, lmargin1=10,
+        self.tag_configure(markdown.TABLE_HEAD)
+        self.tag_configure(markdown.CODE_BLOCK, font=fonts["code"], lmargin1=10,
                            lmargin2=10, rmargin=10, wrap="char")
-        self.tag_configure(markdown.CODE_HEAD, font="TkSmallCaptionFont", foreground=styles.MUTED_COLOR,
-                           background=code_bg, lmargin1=10, lmargin2=10, spacing1=4)
+        self.tag_configure(markdown.CODE_HEAD, font="TkSmallCaptionFont", lmargin1=10, lmargin2=10, spacing1=4)
         for tag in markdown.TOKEN_TAG_NAMES:
-            self.tag_configure(tag, foreground=colours[tag])
-        self.tag_configure(markdown.LINK, foreground=colours["link"], underline=True)
+            self.tag_configure(tag)
+        self.tag_configure(markdown.LINK, underline=True)
         return fonts
 
     def _on_link_click(self, event) -> None:
         url = markdown.href_of(self.tag_names(f"@{event.x},{event.y}"))
         if url:
             self._bus.send("ui.open_link", url=url)
+
+    # --- theme ------------------------------------------------------------------------------------------------------
+    def apply_theme(self, p) -> None:
+        """Recolour the pane, its tags and its Copy buttons from palette `p` (app.models.theme)."""
+        self.configure(background=p.field, foreground=p.foreground, insertbackground=p.foreground,
+                       selectbackground=p.select_bg, selectforeground=p.select_fg)
+        styles.focus_ring(self, p)
+        self.frame.configure(background=p.background)
+        self.vbar.configure(background=p.background, troughcolor=p.field, activebackground=p.hover,
+                            highlightbackground=p.background)
+        for tag, colour in (("header", p.muted), ("prompt", p.prompt), ("answer", p.answer), ("meta", p.muted),
+                            ("stopped", p.stopped), ("error", p.hint), (markdown.CODE_HEAD, p.muted)):
+            self.tag_configure(tag, foreground=colour)
+        for tag, colour in ((markdown.QUOTE, p.quote), (markdown.TABLE_HEAD, p.table_head), (markdown.LINK, p.link)):
+            self.tag_configure(tag, foreground=colour)
+        for tag in (markdown.CODE, markdown.CODE_BLOCK, markdown.CODE_HEAD):
+            self.tag_configure(tag, background=p.code_bg)
+        for tag, token_type in TOKEN_TYPES.items():
+            self.tag_configure(tag, foreground=token_color(p, token_type))
+        buttons = list(self.answer_copy_buttons.values()) + [b for bs in self.code_copy_buttons.values() for b in bs]
+        for button in buttons:
+            if button.winfo_exists():
+                button.configure(background=p.field, foreground=p.foreground, activebackground=p.hover,
+                                 activeforeground=p.foreground)
+
+    def apply_fonts(self) -> None:
+        """Follow a font-size change: the derived fonts (headings, bold, code) are sized from the named ones."""
+        self._fonts = self._markdown_tags()
+        self.apply_theme(styles.current(self))
 
     # --- Markdown and Copy ------------------------------------------------------------------------------------------
     def copy_to_clipboard(self, text: str) -> None:
@@ -170,6 +203,8 @@ class OutputPane(ScrolledText):
             self._rendering[request_id] = self.after(1, self._render_batch, request_id, segments, stop, at_bottom)
             return
         self.rendered.add(request_id)
+        for listener in self.render_listeners:
+            listener(request_id)
         if self._reveal:
             self.on_reveal(self._reveal)
         elif at_bottom:  # its own tick: scrolling lays out the whole new text

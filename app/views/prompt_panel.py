@@ -26,11 +26,17 @@ class PromptPanel(ttk.Frame):
         self.stop_btn = ttk.Button(self, text="Stop", command=self.stop, width=6)
         self.stop_btn.grid(row=0, column=2, sticky="se", padx=(4, 0))
         self.stop_btn.state(["disabled"])
-        self.hint = ttk.Label(self, text="Ctrl+Enter sends · Enter makes a new line", foreground=styles.MUTED_COLOR)
+        self._hint_error = False
+        self.hint = ttk.Label(self, text="Ctrl+Enter sends · Enter makes a new line", style=styles.MUTED_STYLE)
         self.hint.grid(row=1, column=0, columnspan=3, sticky="w", pady=(2, 0))
         self.prompt_box.bind("<Control-Return>", self._on_ctrl_enter)
         self.prompt_box.bind("<Control-KP_Enter>", self._on_ctrl_enter)
         self.prompt_box.bind("<Key>", self._on_key, add="+")
+        # Tab moves the focus on (a Text would insert a tab): every control stays reachable from the keyboard
+        self.prompt_box.bind("<Tab>", self._focus_next)
+        self.prompt_box.bind("<Shift-Tab>", self._focus_prev)
+        self.prompt_box.bind("<ISO_Left_Tab>", self._focus_prev)
+        self.apply_theme(styles.current(self))
         self.winfo_toplevel().bind("<Escape>", self._on_escape, add="+")  # anywhere in the window
         bus.subscribe_table({
             "job.submitted": self.on_submitted,
@@ -62,13 +68,29 @@ class PromptPanel(ttk.Frame):
         self.send()
         return "break"  # no newline
 
+    @staticmethod
+    def _focus_next(event) -> str:
+        event.widget.tk_focusNext().focus_set()
+        return "break"
+
+    @staticmethod
+    def _focus_prev(event) -> str:
+        event.widget.tk_focusPrev().focus_set()
+        return "break"
+
+    def apply_theme(self, p) -> None:
+        self.prompt_box.configure(background=p.field, foreground=p.foreground, insertbackground=p.foreground,
+                                  selectbackground=p.select_bg, selectforeground=p.select_fg)
+        styles.focus_ring(self.prompt_box, p)
+
     def _on_key(self, _event) -> None:
-        if self.hint.cget("foreground") == styles.HINT_COLOR:
+        if self._hint_error:
             self.show_hint("Ctrl+Enter sends · Enter makes a new line", error=False)
 
     # --- outcomes ---------------------------------------------------------------------------------------------------
     def show_hint(self, text: str, *, error: bool) -> None:
-        self.hint.configure(text=text, foreground=styles.HINT_COLOR if error else styles.MUTED_COLOR)
+        self._hint_error = error
+        self.hint.configure(text=text, style=styles.HINT_STYLE if error else styles.MUTED_STYLE)
 
     def on_submitted(self, request_id, backend, backend_label, prompt, started_at) -> None:
         self._in_flight = request_id

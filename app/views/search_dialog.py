@@ -11,7 +11,7 @@ from tkinter import ttk
 
 from app.bus import Bus
 from app.models.search import SearchHit, snippet_runs
-from app.views import styles, theme
+from app.views import styles
 
 TYPING_PAUSE_MS = 150
 
@@ -33,15 +33,15 @@ class SearchDialog(tk.Toplevel):
         self.entry = ttk.Entry(frame, textvariable=self.query_var)
         self.entry.pack(fill="x")
         self.status = ttk.Label(frame, text="Type to search the prompts and answers of every chat.",
-                                foreground=styles.MUTED_COLOR)
+                                style=styles.MUTED_STYLE)
         self.status.pack(fill="x", pady=(4, 4))
         self.results = tk.Text(frame, wrap="word", height=16, state="disabled", cursor="arrow", padx=6, pady=4,
                                takefocus=0)
         self.results.pack(fill="both", expand=True)
-        colours = theme.palette()
-        self.results.tag_configure("title", font="TkSmallCaptionFont", foreground=styles.MUTED_COLOR)
-        self.results.tag_configure("hit", background=colours["find_hit"])
-        self.results.tag_configure("selected", background=colours["code_background"])
+        colours = styles.current(self)
+        self.results.tag_configure("title", font="TkSmallCaptionFont", foreground=colours.muted)
+        self.results.tag_configure("hit", background=colours.find_hit)
+        self.results.tag_configure("selected", background=colours.code_bg)
         self.results.tag_lower("selected")
         self.query_var.trace_add("write", lambda *_: self._typed())
         self.entry.bind("<Return>", lambda _e: self.open_selected())

@@ -10,10 +10,13 @@ from typing import Callable
 from app.bus import Bus
 from app.models.chat import NEW_CHAT_TITLE, ChatParams, ChatSummary
 from app.models.folders import LastFolder
+from app.models.spend import Spend, short_text, spend_text, spend_tooltip
 from app.views import styles
 from app.views.chat_dialogs import ChatSettingsDialog, ConfirmDialog, RenameDialog
+from app.views.tooltip import Tooltip
 
 WIDTH = 220
+COST_WIDTH = 72  # the chat list's cost column
 
 
 class Sidebar(ttk.Frame):
@@ -35,12 +38,12 @@ class Sidebar(ttk.Frame):
 
         self.new_btn = ttk.Button(self, text="New chat", command=self.new_chat)
         self.new_btn.pack(fill="x")
-        ttk.Label(self, text="Ctrl+N new · Ctrl+E export", foreground=styles.MUTED_COLOR,
-                  font="TkSmallCaptionFont").pack(anchor="w", pady=(2, 6))
+        ttk.Label(self, text="Ctrl+N new · Ctrl+E export", style=styles.SMALL_MUTED_STYLE).pack(anchor="w", pady=(2, 6))
         listing = ttk.Frame(self)
         listing.pack(fill="both", expand=True)
-        self.tree = ttk.Treeview(listing, show="tree", selectmode="browse", height=14)
-        self.tree.column("#0", width=WIDTH - 24, stretch=True)
+        self.tree = ttk.Treeview(listing, show="tree", selectmode="browse", height=14, columns=("cost",))
+        self.tree.column("#0", width=WIDTH - 48 - COST_WIDTH, stretch=True)
+        self.tree.column("cost", width=COST_WIDTH, stretch=False, anchor="e")
         scroll = ttk.Scrollbar(listing, orient="vertical", command=self.tree.yview)
         self.tree.configure(yscrollcommand=scroll.set)
         self.tree.pack(side="left", fill="both", expand=True)
@@ -56,10 +59,21 @@ class Sidebar(ttk.Frame):
         self.settings_btn.pack(side="left", expand=True, fill="x")
         self.export_btn = ttk.Button(row2, text="Export…", command=self.export_current)
         self.export_btn.pack(side="left", expand=True, fill="x", padx=(4, 0))
-        self.warning = ttk.Label(self, text="", foreground=styles.HINT_COLOR, wraplength=WIDTH - 10,
+        self.spends: dict[str, Spend] = {}
+        self.month = Spend()
+        self.chat_cost = ttk.Label(self, text="", style=styles.SMALL_MUTED_STYLE, wraplength=WIDTH - 10,
+                                   justify="left", takefocus=1)
+        self.chat_cost.pack(fill="x", pady=(6, 0))
+        self.chat_cost_tip = Tooltip(self.chat_cost, "")
+        self.month_cost = ttk.Label(self, text=spend_text("Chats this month", self.month),
+                                    style=styles.SMALL_MUTED_STYLE, wraplength=WIDTH - 10, justify="left",
+                                    takefocus=1)
+        self.month_cost.pack(fill="x", pady=(2, 0))
+        self.month_cost_tip = Tooltip(self.month_cost, spend_tooltip(self.month))
+        self.warning = ttk.Label(self, text="", style=styles.HINT_STYLE, wraplength=WIDTH - 10,
                                  justify="left")
         self.warning.pack(fill="x", pady=(6, 0))
-        self.notice = ttk.Label(self, text="", foreground=styles.MUTED_COLOR, wraplength=WIDTH - 10, justify="left")
+        self.notice = ttk.Label(self, text="", style=styles.MUTED_STYLE, wraplength=WIDTH - 10, justify="left")
         self.notice.pack(fill="x", pady=(4, 0))
 
         self.tree.bind("<<TreeviewSelect>>", self._on_select)
@@ -79,6 +93,7 @@ class Sidebar(ttk.Frame):
             "chat.exported": self.on_exported,
             "chat.settings_saved": self.on_settings_saved,
             "chat.settings_invalid": self.on_settings_invalid,
+            "chat.spend": self.on_spend,
         })
 
     # --- intents ------------------------------------------------------------------------------------------------------
@@ -153,14 +168,29 @@ class Sidebar(ttk.Frame):
         self.titles = {c.id: c.title for c in chats}
         self.tree.delete(*self.tree.get_children())
         for chat in chats:
-            self.tree.insert("", "end", iid=chat.id, text=chat.title)
+            self.tree.insert("", "end", iid=chat.id, text=chat.title, values=(short_text(self.spends.get(chat.id)),))
         if current_id in self.titles:
             self.tree.selection_set(current_id)
             self.tree.focus(current_id)
             self.tree.see(current_id)
 
+    def on_spend(self, chats: dict[str, Spend], month: Spend) -> None:
+        self.spends = dict(chats)
+        self.month = month
+        for chat_id in self.tree.get_children():
+            self.tree.set(chat_id, "cost", short_text(self.spends.get(chat_id)))
+        self.month_cost.configure(text=spend_text("Chats this month", month))
+        self.month_cost_tip.set_text(spend_tooltip(month))
+        self._show_chat_cost()
+
+    def _show_chat_cost(self) -> None:
+        chat = self.spends.get(self.current_id)
+        self.chat_cost.configure(text=spend_text("This chat", chat) if chat else "")
+        self.chat_cost_tip.set_text(spend_tooltip(chat) if chat else "")
+
     def on_opened(self, chat_id, title, exchanges, hidden, system, temperature, max_tokens) -> None:
         self.current_id = chat_id
+        self._show_chat_cost()
         self.params = {"system": system, "temperature": temperature, "max_tokens": max_tokens}
         self.show_notice("")
         if self.settings_dialog is not None and self.settings_dialog.winfo_exists():

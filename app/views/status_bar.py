@@ -15,7 +15,7 @@ class StatusBar(ttk.Frame):
         self.gpu_label.pack(side="left")
         self.progress = ttk.Progressbar(self, mode="determinate", maximum=100, length=180)
         self._progress_shown = False
-        self.notice = ttk.Label(self, text="", foreground=styles.MUTED_COLOR, anchor="e")
+        self.notice = ttk.Label(self, text="", style=styles.MUTED_STYLE, anchor="e")
         self.notice.pack(side="right", fill="x", expand=True)
         bus.subscribe_table({
             "gpu.state": self.on_gpu_state,
@@ -30,7 +30,7 @@ class StatusBar(ttk.Frame):
         })
 
     def show_notice(self, text: str, *, error: bool = False) -> None:
-        self.notice.configure(text=text, foreground=styles.HINT_COLOR if error else styles.MUTED_COLOR)
+        self.notice.configure(text=text, style=styles.HINT_STYLE if error else styles.MUTED_STYLE)
 
     def on_gpu_state(self, state, text, progress, idle_left_s) -> None:
         self.gpu_label.configure(text=text)

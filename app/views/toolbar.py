@@ -7,11 +7,14 @@ import tkinter as tk
 from tkinter import ttk
 
 from app.bus import Bus
-from app.models.settings import Settings
+from app.models.settings import BRIDGE_LOCAL, BRIDGE_NOTHING, BRIDGE_OPENAI, Settings
 from app.views import styles
 from app.views.cost_label import CostLabel
 from app.views.keep_warm_toggle import KeepWarmToggle
+from app.views.tooltip import Tooltip
 from tlfif_common.jobs import IDLE_MAX, IDLE_MIN
+
+BRIDGE_LABELS = {BRIDGE_NOTHING: "nothing", BRIDGE_OPENAI: "OpenAI", BRIDGE_LOCAL: "local model"}
 
 
 class Toolbar(ttk.Frame):
@@ -40,7 +43,7 @@ class Toolbar(ttk.Frame):
         ttk.Label(row, text="min").pack(side="left")
         for sequence in ("<Return>", "<KP_Enter>", "<FocusOut>"):
             self.idle_spin.bind(sequence, self._on_idle)
-        self.idle_hint = ttk.Label(row, text="", foreground=styles.HINT_COLOR)
+        self.idle_hint = ttk.Label(row, text="", style=styles.HINT_STYLE)
         self.idle_hint.pack(side="left", padx=(6, 6))
 
         self.stop_btn = ttk.Button(row, text="Stop GPU", style=styles.STOP_STYLE,
@@ -48,8 +51,19 @@ class Toolbar(ttk.Frame):
         self.stop_btn.pack(side="right")
         self.keep_warm = KeepWarmToggle(row, bus, settings)
         self.keep_warm.pack(side="right", padx=(0, 8))
-        self.cost_label = CostLabel(self, bus)
-        self.cost_label.pack(side="top", anchor="e", pady=(4, 0))
+        self.keep_warm.lower(self.stop_btn)  # Tab reaches it before Stop GPU, as they are seen
+        row2 = ttk.Frame(self)
+        row2.pack(side="top", fill="x", pady=(4, 0))
+        ttk.Label(row2, text="While the GPU starts, answer with").pack(side="left")
+        self.bridge_var = tk.StringVar(master=self, value=BRIDGE_LABELS[settings.bridge])
+        self.bridge_box = ttk.Combobox(row2, textvariable=self.bridge_var, values=list(BRIDGE_LABELS.values()),
+                                       state="readonly", width=12)
+        self.bridge_box.pack(side="left", padx=(4, 0))
+        self.bridge_box.bind("<<ComboboxSelected>>", self._on_bridge)
+        Tooltip(self.bridge_box, "Who else answers a prompt while the GPU cold-starts (TinyLlama answers too).\n"
+                                 "Nothing is sent to OpenAI unless you pick it. Local model: [app] bridge_url.")
+        self.cost_label = CostLabel(row2, bus)
+        self.cost_label.pack(side="right")
         bus.subscribe_table({
             "settings.invalid": self.on_invalid,
             "settings.saved": self.on_saved,
@@ -61,6 +75,12 @@ class Toolbar(ttk.Frame):
             self._bus.send("ui.backend_selected", backend=key)
         self.backend_box.selection_clear()
 
+    def _on_bridge(self, _event=None) -> None:
+        chosen = {label: key for key, label in BRIDGE_LABELS.items()}.get(self.bridge_var.get())
+        if chosen:
+            self._bus.send("ui.bridge_selected", bridge=chosen)
+        self.bridge_box.selection_clear()
+
     def _on_idle(self, _event=None) -> None:
         self._bus.send("ui.idle_changed", value=self.idle_var.get())
 
@@ -69,7 +89,9 @@ class Toolbar(ttk.Frame):
             self.idle_hint.configure(text=message)
             self.idle_var.set(current)
 
-    def on_saved(self, idle, backend) -> None:
+    def on_saved(self, idle, backend, bridge) -> None:
         self.idle_hint.configure(text="")
+        if self.bridge_var.get() != BRIDGE_LABELS.get(bridge):  # chosen in the settings window
+            self.bridge_var.set(BRIDGE_LABELS[bridge])
         if self.idle_var.get().strip() != str(idle):
             self.idle_var.set(str(idle))
