@@ -1,6 +1,7 @@
 """The real window under Xvfb: the sidebar shows each chat's cost and this month's across the chats, AWS (the local
 cloud's GPU time) and OpenAI (the fake OpenAI server's usage) apart, with the dollars in the tooltip; deleting a chat
-takes its answers out of the sidebar's sum but leaves the CostLabel's month (AWS's bill) as it was."""
+takes its answers out of the sidebar's sum but leaves the CostLabel's month (AWS's bill) as it was. The cloud is
+priced as a deployed stack (local=False): a local answer itself costs nothing."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -30,7 +31,7 @@ def test_chat_and_month_costs_in_the_sidebar_and_a_delete_leaves_the_bill_alone(
     api.set_month_cost(2.5, [1.0, 1.5])
     with FakeOpenAI(reply="Priced by the token", api_key=KEY) as srv:
         d = gui(settings=replace(Settings(), openai_base_url=srv.base_url, openai_model="gpt-4o-mini"),
-                endpoints=api.endpoints(), timings=TIMINGS, env={"OPENAI_API_KEY": KEY})
+                endpoints=api.endpoints(local=False), timings=TIMINGS, env={"OPENAI_API_KEY": KEY})
         side = d.window.sidebar
         d.ask("first, on the GPU")
         d.app.bus.send("ui.backend_selected", backend="openai")
