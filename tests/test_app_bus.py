@@ -36,21 +36,28 @@ def test_a_topic_typo_fails_loudly():
         bus.close()
 
 
-def test_publishing_from_a_worker_thread_is_refused():
+def _in_a_worker_thread(work) -> None:
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+
+
+@pytest.mark.parametrize("action, instead", [(lambda bus: bus.send("clock.tick", now=1.0), "Outbox.post"),
+                                             (lambda bus: bus.call(lambda: None), "Outbox.call")],
+                         ids=["publishing", "calling-a-handler"])
+def test_using_the_bus_from_a_worker_thread_is_refused(action, instead):
     bus = Bus()
     errors = []
 
     def worker():
         try:
-            bus.send("clock.tick", now=1.0)
+            action(bus)
         except RuntimeError as err:
             errors.append(str(err))
 
-    thread = threading.Thread(target=worker)
-    thread.start()
-    thread.join()
+    _in_a_worker_thread(worker)
     bus.close()
-    assert errors and "Outbox.post" in errors[0]
+    assert errors and instead in errors[0]
 
 
 def test_outbox_drains_a_bounded_batch_in_order():
@@ -119,30 +126,11 @@ def test_a_handed_back_result_reaches_its_method_on_the_bus_thread_in_order_with
         outbox.call(controller.answered, value=1)
         outbox.post("clock.tick", now=2.0)
 
-    thread = threading.Thread(target=worker)
-    thread.start()
-    thread.join()
+    _in_a_worker_thread(worker)
     assert outbox.drain(bus, 10) == 3
     assert seen == [("call", 1, threading.get_ident())]
     assert [m["now"] for m in recorder.of("clock.tick")] == [0.0, 1.5, 2.0]
     bus.close()
-
-
-def test_calling_a_handler_from_a_worker_thread_is_refused():
-    bus = Bus()
-    errors = []
-
-    def worker():
-        try:
-            bus.call(lambda: None)
-        except RuntimeError as err:
-            errors.append(str(err))
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    thread.join()
-    bus.close()
-    assert errors and "Outbox.call" in errors[0]
 
 
 def test_in_production_a_failing_hand_back_is_logged_and_the_next_message_still_goes(caplog):

@@ -195,24 +195,17 @@ def test_pkce_login_like_a_browser_gives_a_working_id_token(local_cloud, callbac
     assert local_cloud.api("GET", "/ping", token=new["id_token"]).status_code == 200
 
 
-def test_wrong_verifier_is_refused(local_cloud, callback):
+@pytest.mark.parametrize("verifier, error", [("other", "invalid_grant"), (None, "invalid_request")],
+                         ids=["wrong-verifier", "missing-verifier"])
+def test_a_wrong_or_missing_verifier_is_refused(local_cloud, callback, verifier, error):
     info = signed_in_info(local_cloud)
     _, challenge = pkce_pair()
-    other_verifier, _ = pkce_pair()
+    if verifier == "other":
+        verifier, _ = pkce_pair()
     code = login_code(info, callback, challenge)
-    answer = exchange(info, code, callback.redirect_uri, other_verifier)
+    answer = exchange(info, code, callback.redirect_uri, verifier)
     assert answer.status_code == 400
-    assert answer.json()["error"] == "invalid_grant"
-    assert "id_token" not in answer.json()
-
-
-def test_missing_verifier_is_refused(local_cloud, callback):
-    info = signed_in_info(local_cloud)
-    _, challenge = pkce_pair()
-    code = login_code(info, callback, challenge)
-    answer = exchange(info, code, callback.redirect_uri, None)
-    assert answer.status_code == 400
-    assert answer.json()["error"] == "invalid_request"
+    assert answer.json()["error"] == error
     assert "id_token" not in answer.json()
 
 

@@ -21,7 +21,7 @@ from tlfif_router.deps import Deps
 from tlfif_router.gpu_group import GpuGroup, GroupNode, summarise
 from tlfif_watcher.group_exit import LEFT, leave_group
 
-from support.router_cloud import (AMI, AUDIENCE, ISSUER, REGION, SERVICES, create_gpu_cloud, invoke, load_event,
+from support.router_cloud import (AMI, REGION, SERVICES, create_gpu_cloud, invoke, load_event, router_clients,
                                   router_env)
 
 pytestmark = pytest.mark.timeout(60)
@@ -35,10 +35,7 @@ def aws_fixture():
     from moto import mock_aws
 
     with mock_aws():
-        config = RouterConfig(responses_bucket=names.LOCAL_RESPONSES_BUCKET, gpu_instance_id="unset",
-                              jwt_issuer=ISSUER, jwt_audience=AUDIENCE, redis_url="redis://unused")
-        builder = Deps(config)
-        clients = {service: builder.client(service) for service in SERVICES + ("autoscaling",)}
+        clients = router_clients(SERVICES + ("autoscaling",))
         create_gpu_cloud(clients)
         clients["ec2"].create_launch_template(
             LaunchTemplateName="tl-fif-gpu",

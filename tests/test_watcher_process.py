@@ -7,12 +7,11 @@ import signal
 import pytest
 from support.watcher_harness import (
     WatcherProcess, enqueue, instance_state, poll_until_final, read_result, running_instance, ssm_value,
-    wait_for, watcher_env,
+    run_until_idle_exit, wait_for, watcher_env,
 )
 
 from tlfif_common import names
 from tlfif_common import redis_keys as keys
-from tlfif_local.imds import ImdsEmulator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -80,16 +79,8 @@ def test_signal_while_generating_returns_the_job_to_pending_and_exits_0(redis_ur
 def test_idle_watcher_stops_its_own_instance_through_imdsv2(redis_url, moto_endpoint, moto_clients, s3, queue):
     instance_id = running_instance(moto_clients)
     ssm = moto_clients("ssm")
-    with ImdsEmulator(instance_id) as imds:
-        env = watcher_env(redis_url, moto_endpoint, **{names.ENV_IMDS_URL: imds.url,
-                                                       names.ENV_MINUTE_SECONDS: "0.5"})
-        job = enqueue(queue, "a quick one", idle=2)  # 2 "minutes" = 1 s after this job
-        with WatcherProcess(env) as proc:
-            wait_for(lambda: ssm_value(ssm, names.ssm_ready_param(instance_id)), timeout=20, what="readiness")
-            assert poll_until_final(s3, job.id)[-1]["status"] == "done"
-            assert proc.wait(timeout=20) == 0
-            assert proc.logged("idle: stopping own instance")
-
+    run_until_idle_exit(instance_id, redis_url=redis_url, moto_endpoint=moto_endpoint, ssm=ssm, s3=s3, queue=queue,
+                        logged="idle: stopping own instance")
     assert instance_state(moto_clients, instance_id) in ("stopping", "stopped")
     assert ssm_value(ssm, names.ssm_ready_param(instance_id)) is None
     stops = moto_clients("cloudwatch").list_metrics(Namespace=names.METRICS_NAMESPACE,

@@ -10,8 +10,7 @@ import uuid
 import boto3
 import pytest
 from botocore.config import Config
-from support.watcher_harness import (WatcherProcess, enqueue, instance_state, make_config, poll_until_final,
-                                     running, ssm_value, wait_for, watcher_env)
+from support.watcher_harness import instance_state, make_config, run_until_idle_exit, running, ssm_value, wait_for
 
 from tlfif_common import names
 from tlfif_local.imds import ImdsEmulator
@@ -53,16 +52,8 @@ def test_an_idle_group_node_leaves_its_group_and_is_not_replaced(redis_url, moto
     group = Group(moto_clients, nodes=2)
     leaving, staying = group.nodes()
     ssm = moto_clients("ssm")
-    with ImdsEmulator(leaving) as imds:
-        env = watcher_env(redis_url, moto_endpoint, **{names.ENV_IMDS_URL: imds.url, names.ENV_MINUTE_SECONDS: "0.5",
-                                                       names.ENV_GPU_MODE: names.GPU_MODE_SCALE})
-        job = enqueue(queue, "a quick one", idle=2)  # 2 "minutes" = 1 s after this job
-        with WatcherProcess(env) as proc:
-            wait_for(lambda: ssm_value(ssm, names.ssm_ready_param(leaving)), timeout=20, what="readiness")
-            assert poll_until_final(s3, job.id)[-1]["status"] == "done"
-            assert proc.wait(timeout=20) == 0
-            assert proc.logged("idle: leaving the GPU group")
-
+    run_until_idle_exit(leaving, redis_url=redis_url, moto_endpoint=moto_endpoint, ssm=ssm, s3=s3, queue=queue,
+                        logged="idle: leaving the GPU group", **{names.ENV_GPU_MODE: names.GPU_MODE_SCALE})
     assert group.describe()["DesiredCapacity"] == 1 and group.nodes() == [staying]  # no replacement launched
     assert instance_state(moto_clients, leaving) in ("shutting-down", "terminated")  # not a stopped group member
     assert instance_state(moto_clients, staying) == "running"

@@ -15,21 +15,13 @@ from urllib.parse import urlparse
 from app.models.settings import AwsSettings
 from app.services import stack_outputs
 from app.services import config_file
+from app.cli.usage import Parser, UsageError
 
 PROG = "tl-fif configure"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse exits with 2 too; this keeps main() returning instead of exiting
-        raise _UsageError(message)
-
-
-class _UsageError(Exception):
-    pass
-
-
-def _parser() -> _Parser:
-    parser = _Parser(prog=PROG, description="Write the AWS settings of a deployed TL-FIF stack to the settings file.")
+def _parser() -> Parser:
+    parser = Parser(prog=PROG, description="Write the AWS settings of a deployed TL-FIF stack to the settings file.")
     parser.add_argument("--from-stack", metavar="NAME", help="read the outputs of this CloudFormation stack")
     parser.add_argument("--api-url", metavar="URL", help="the stack's ApiUrl output")
     parser.add_argument("--client-id", metavar="ID", help="the stack's UserPoolClientId output")
@@ -43,7 +35,7 @@ def _check_url(name: str, value: str) -> str:
     value = value.strip().rstrip("/")
     parsed = urlparse(value)
     if parsed.scheme not in ("https", "http") or not parsed.netloc:
-        raise _UsageError(f"{name} must be an http(s) URL, got {value!r}")
+        raise UsageError(f"{name} must be an http(s) URL, got {value!r}")
     return value
 
 
@@ -51,7 +43,7 @@ def _settings_from_args(args: argparse.Namespace, base: AwsSettings) -> AwsSetti
     given = {"--api-url": args.api_url, "--client-id": args.client_id, "--auth-domain": args.auth_domain}
     missing = [flag for flag, value in given.items() if not (value or "").strip()]
     if missing:
-        raise _UsageError(f"give --from-stack NAME, or all of --api-url, --client-id, --auth-domain "
+        raise UsageError(f"give --from-stack NAME, or all of --api-url, --client-id, --auth-domain "
                           f"(missing {', '.join(missing)})")
     return replace(base, api_url=_check_url("--api-url", args.api_url), client_id=args.client_id.strip(),
                    auth_domain=_check_url("--auth-domain", args.auth_domain),
@@ -59,15 +51,12 @@ def _settings_from_args(args: argparse.Namespace, base: AwsSettings) -> AwsSetti
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
-    if any(arg in ("-h", "--help") for arg in argv):
-        parser.print_help()
-        return 0
     try:
-        args = parser.parse_args(argv)
+        args = _parser().parse_or_help(argv)
+        if args is None:
+            return 0
         if args.redirect_port is not None and not 1 <= args.redirect_port <= 65535:
-            raise _UsageError(f"--redirect-port must be 1-65535, got {args.redirect_port}")
+            raise UsageError(f"--redirect-port must be 1-65535, got {args.redirect_port}")
         loaded = config_file.load()
         if loaded.warning:
             print(f"{PROG}: {loaded.warning}", file=sys.stderr)
@@ -76,14 +65,14 @@ def main(argv: list[str] | None = None) -> int:
             manual = [flag for flag, value in (("--api-url", args.api_url), ("--client-id", args.client_id),
                                                ("--auth-domain", args.auth_domain)) if value]
             if manual:
-                raise _UsageError(f"--from-stack cannot be combined with {', '.join(manual)}")
+                raise UsageError(f"--from-stack cannot be combined with {', '.join(manual)}")
             outputs, region = stack_outputs.read_outputs(args.from_stack, region=args.region)
             aws = stack_outputs.aws_settings(outputs, settings.aws, region=args.region or region)
         else:
             aws = _settings_from_args(args, settings.aws)
         if args.redirect_port is not None:
             aws = replace(aws, redirect_port=args.redirect_port)
-    except _UsageError as err:
+    except UsageError as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         print(f"usage: {PROG} --from-stack NAME [--region R]  |  --api-url URL --client-id ID --auth-domain URL "
               f"[--region R] [--redirect-port N]", file=sys.stderr)

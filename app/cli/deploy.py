@@ -31,6 +31,7 @@ from typing import Any, Callable
 from app.cli import package, stack_events
 from app.services import stack_outputs
 from app.cli.aws_clients import Clients
+from app.cli.usage import Parser, UsageError
 
 PROG = "tl-fif deploy"
 PROFILES = ("lean", "full")
@@ -39,19 +40,10 @@ NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 ACTIONS = {"Add": "add", "Modify": "modify", "Remove": "remove", "Dynamic": "modify", "Import": "import"}
 
 
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise UsageError(message)
-
-
-def _parser() -> _Parser:
+def _parser() -> Parser:
     doc = __doc__.split("\n\n", 1)[1].rsplit("\n\nExit codes", 1)[0]
-    parser = _Parser(prog=PROG, description="Deploy TL-FIF's CloudFormation stack (cloud/cfn/main.yaml).",
-                     epilog=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog=PROG, description="Deploy TL-FIF's CloudFormation stack (cloud/cfn/main.yaml).",
+                    epilog=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", required=True, metavar="NAME", help="the stack's name")
     parser.add_argument("--profile", choices=PROFILES, help="cost profile (a new stack needs one; an update "
                         "keeps the stack's own unless given)")
@@ -232,15 +224,12 @@ def _configure(cfn: Any, stack: str, region: str, out: Callable[[str], None], er
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
-    if any(arg in ("-h", "--help") for arg in argv):
-        parser.print_help()
-        return 0
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        args = parser.parse_args(argv)
+        args = _parser().parse_or_help(argv)
+        if args is None:
+            return 0
         return deploy(args, Clients(args.region))
     except (BotoCoreError, ClientError) as error:  # no credentials, no region, access denied, ...
         print(f"{PROG}: {error}", file=sys.stderr)

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from app.cli import stack_events, stack_resources
-from app.cli.aws_clients import Clients
+from app.cli.aws_clients import Clients, run_stack_command
 
 PROG = "tl-fif destroy"
 
@@ -100,16 +100,4 @@ def destroy(args: argparse.Namespace, clients: Clients, *, ask: Callable[[str], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return destroy(args, Clients(args.region))
-    except (BotoCoreError, ClientError) as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return 1
+    return run_stack_command(PROG, _parser(), argv, destroy)

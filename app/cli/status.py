@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Any, Callable
 
-from app.cli.aws_clients import Clients
+from app.cli.aws_clients import Clients, run_stack_command
 from app.services import stack_outputs
 from tlfif_common import names
 
@@ -70,14 +70,4 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True, metavar="NAME", help="the stack's name")
     parser.add_argument("--region", metavar="R", help="AWS region (default: the AWS CLI's)")
-    try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return status(args, Clients(args.region))
-    except (BotoCoreError, ClientError) as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return 1
+    return run_stack_command(PROG, parser, argv, status)

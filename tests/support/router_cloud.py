@@ -163,6 +163,14 @@ def router_env(monkeypatch: pytest.MonkeyPatch, *, redis_url: str, instance_id: 
         monkeypatch.delenv(key, raising=False)
 
 
+def router_clients(services: tuple[str, ...] = SERVICES) -> dict[str, Any]:
+    """Clients made as the router makes them (its Deps), for use inside an active moto `mock_aws`."""
+    config = RouterConfig(responses_bucket=names.LOCAL_RESPONSES_BUCKET, gpu_instance_id="unset",
+                          jwt_issuer=ISSUER, jwt_audience=AUDIENCE, redis_url="redis://unused")
+    builder = Deps(config)
+    return {service: builder.client(service) for service in services}
+
+
 def create_gpu_cloud(clients: dict[str, Any]) -> str:
     """The resources the templates create, in moto: the tagged GPU instance, both buckets, the sessions table."""
     instance = clients["ec2"].run_instances(
@@ -196,10 +204,7 @@ def aws_cloud_fixture():
     from moto import mock_aws
 
     with mock_aws():
-        config = RouterConfig(responses_bucket=names.LOCAL_RESPONSES_BUCKET, gpu_instance_id="unset",
-                              jwt_issuer=ISSUER, jwt_audience=AUDIENCE, redis_url="redis://unused")
-        builder = Deps(config)
-        clients = {service: builder.client(service) for service in SERVICES}
+        clients = router_clients()
         cloud = RouterCloud(clients=clients, instance_id=create_gpu_cloud(clients))
         clients["ec2"].meta.events.register_first("before-call.ec2.StartInstances", _start_rules(cloud))
         clients["ec2"].meta.events.register("before-call.ec2.StopInstances",

@@ -17,6 +17,7 @@ import pytest
 from tlfif_common import api, names
 from tlfif_common.jobs import Job
 from tlfif_common.workqueue import WorkQueue
+from tlfif_local.imds import ImdsEmulator
 from tlfif_watcher.config import WatcherConfig
 from tlfif_watcher.watcher import Watcher
 
@@ -197,6 +198,21 @@ class WatcherProcess:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def run_until_idle_exit(instance_id: str, *, redis_url: str, moto_endpoint: str, ssm, s3, queue: WorkQueue,
+                        logged: str, **env: str) -> None:
+    """A watcher process on `instance_id` (its IMDSv2 emulated, a "minute" of 0.5 s) becomes ready, answers one
+    quick job, then exits 0 by itself once idle, having logged `logged`."""
+    with ImdsEmulator(instance_id) as imds:
+        env = watcher_env(redis_url, moto_endpoint, **{names.ENV_IMDS_URL: imds.url, names.ENV_MINUTE_SECONDS: "0.5",
+                                                       **env})
+        job = enqueue(queue, "a quick one", idle=2)  # 2 "minutes" = 1 s after this job
+        with WatcherProcess(env) as proc:
+            wait_for(lambda: ssm_value(ssm, names.ssm_ready_param(instance_id)), timeout=20, what="readiness")
+            assert poll_until_final(s3, job.id)[-1]["status"] == "done"
+            assert proc.wait(timeout=20) == 0
+            assert proc.logged(logged), proc.dump()
 
 
 # Fixtures the watcher test modules share (registered in conftest.py).

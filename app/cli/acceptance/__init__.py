@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from app.cli.usage import Parser as _Parser, UsageError as _UsageError
+
 from . import checks as checklist
 from . import report
 from .target import LocalTarget, StackTarget, Target, TargetError
@@ -32,15 +34,6 @@ ENV_TOKEN = "TLFIF_ACCEPTANCE_TOKEN"
 EXIT_FAILED, EXIT_USAGE = 1, 2
 # GPU minutes the GPU checks cost at most: three boots of ~1.5 min, two idle minutes, the stops.
 GPU_MINUTES = 8.0
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise _UsageError(message)
-
-
-class _UsageError(Exception):
-    pass
 
 
 def _parser() -> _Parser:
@@ -141,13 +134,10 @@ def _target(args) -> Target:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
-    if any(arg in ("-h", "--help") for arg in argv):
-        parser.print_help()
-        return 0
     try:
-        args = parser.parse_args(argv)
+        args = _parser().parse_or_help(argv)
+        if args is None:
+            return 0
         names = _selected(args.only)
     except _UsageError as err:
         print(f"{PROG}: {err}", file=sys.stderr)

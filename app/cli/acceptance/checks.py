@@ -170,15 +170,14 @@ def _s(seconds: float | None) -> str:
 
 
 # --- GPU checks --------------------------------------------------------------------------------------------------
-def check_stop(run: Run) -> Check:
-    run.ensure_running(COLD_START_S * 2)
-    started = time.monotonic()
-    answer = run.call("POST", "/stop")
+def _watch_stop(run: Run, since: float, timeout: float) -> tuple[float | None, float | None, list[str]]:
+    """Seconds from `since` (a monotonic time) to the GPU's stopping and to its stopped state, None for one not
+    reached within `timeout`, and the EC2 states seen on the way."""
     to_stopping = to_stopped = None
-    seen = []
-    while time.monotonic() - started < STOP_S * 12:
+    seen: list[str] = []
+    while time.monotonic() - since < timeout:
         state = run.ec2_state()
-        now = time.monotonic() - started
+        now = time.monotonic() - since
         if not seen or seen[-1] != state:
             seen.append(state)
         if state in ("stopping", "stopped") and to_stopping is None:
@@ -187,6 +186,14 @@ def check_stop(run: Run) -> Check:
             to_stopped = now
             break
         time.sleep(POLL_S)
+    return to_stopping, to_stopped, seen
+
+
+def check_stop(run: Run) -> Check:
+    run.ensure_running(COLD_START_S * 2)
+    started = time.monotonic()
+    answer = run.call("POST", "/stop")
+    to_stopping, to_stopped, seen = _watch_stop(run, started, STOP_S * 12)
     ok = answer.status_code == 200 and to_stopping is not None and to_stopping <= STOP_S
     return Check("stop-gpu", f"stopping after {_s(to_stopping)}, stopped after {_s(to_stopped)}",
                  f"≤ {STOP_S:.0f} s to stopping", PASS if ok else FAIL,
@@ -233,17 +240,7 @@ def check_idle_stop(run: Run) -> Check:
     run.ensure_running(COLD_START_S * 2)
     job = run.infer("acceptance: idle stop", idle=IDLE_MINUTES)
     result = run.wait_done(job, COLD_START_S)
-    done_at = time.monotonic()
-    to_stopping = to_stopped = None
-    while time.monotonic() - done_at < limit * 3:
-        state = run.ec2_state()
-        now = time.monotonic() - done_at
-        if state in ("stopping", "stopped") and to_stopping is None:
-            to_stopping = now
-        if state == "stopped":
-            to_stopped = now
-            break
-        time.sleep(POLL_S)
+    to_stopping, to_stopped, _ = _watch_stop(run, time.monotonic(), limit * 3)
     scale = "" if minute == 60 else f"; a minute is {minute:g} s here"
     ok = result is not None and to_stopping is not None and to_stopping <= limit
     return Check("idle-stop", f"stopping {_s(to_stopping)} after the last answer, stopped {_s(to_stopped)}{scale}",

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tlfif_common import names
+from tlfif_common import boot_samples, names
 
 log = logging.getLogger("tlfif_watcher")
 
@@ -71,10 +71,4 @@ def _read(ssm: Any) -> list[int]:
         if err.response.get("Error", {}).get("Code") == "ParameterNotFound":
             return []
         raise
-    try:
-        values = json.loads(raw)
-    except ValueError:
-        return []
-    if not isinstance(values, list):
-        return []
-    return [v for v in values if type(v) is int and v > 0]  # not bool, which is an int too
+    return boot_samples.parse(raw)

@@ -5,11 +5,9 @@ Best effort: an unreadable or malformed parameter gives the constant, never an e
 """
 from __future__ import annotations
 
-import json
-import statistics
 from typing import Any
 
-from tlfif_common import names
+from tlfif_common import boot_samples, names
 
 from .aws import aws_call
 from .errors import AwsCallFailed
@@ -21,16 +19,5 @@ def boot_eta_seconds(ssm: Any, default: int) -> int:
             raw = ssm.get_parameter(Name=names.SSM_BOOT_SECONDS)["Parameter"]["Value"]
     except AwsCallFailed:  # ParameterNotFound (no boot recorded yet) or SSM unreachable
         return default
-    samples = parse_samples(raw)
-    return round(statistics.median(samples)) if samples else default
-
-
-def parse_samples(raw: str) -> list[int]:
-    """The positive whole seconds in the parameter's JSON list; anything else is ignored."""
-    try:
-        values = json.loads(raw)
-    except ValueError:
-        return []
-    if not isinstance(values, list):
-        return []
-    return [v for v in values if type(v) is int and v > 0]  # not bool, which is an int too
+    median = boot_samples.median_seconds(raw)
+    return default if median is None else median
