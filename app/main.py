@@ -27,6 +27,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     app = Application(root, settings=loaded.settings, load_warning=loaded.warning, production=True)
 
+    return run_window(root, app, on_start=app.settle)
+
+
+def run_window(root, app, on_start=None) -> int:
+    """Start `app`, run Tk's loop until the window closes or SIGINT/SIGTERM arrives, then close the app and the
+    window. `on_start` runs on the Tk thread once the app has started (the acceptance check's app uses it too)."""
+    import tkinter as tk
+
     def quit_app(*_args) -> None:
         root.quit()
 
@@ -34,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, quit_app) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         app.start()
-        app.settle()
+        if on_start is not None:
+            on_start()
         root.mainloop()
     finally:
         app.close()

@@ -28,6 +28,7 @@ def main(argv: list[str]) -> int:
     import tkinter as tk
 
     from app.application import Application
+    from app.main import run_window
     from app.models.settings import Settings
     from app.services.endpoints import AwsEndpoint, FixedEndpoint
 
@@ -71,18 +72,7 @@ def main(argv: list[str]) -> int:
         window.prompt.prompt_box.focus_force()  # where a user's first keystroke goes
         report()
 
-    root.protocol("WM_DELETE_WINDOW", root.quit)
-    try:
-        app.start()
-        root.after(100, ready)
-        root.mainloop()
-    finally:
-        app.close()
-        try:
-            root.destroy()
-        except tk.TclError:
-            pass
-    return 0
+    return run_window(root, app, on_start=lambda: root.after(100, ready))
 
 
 if __name__ == "__main__":
