@@ -281,6 +281,10 @@ class TokenProvider:
         self.refreshes += 1
         return accepted
 
+    def sign_in_with(self, id_token: str, endpoint: AwsEndpoint) -> str:
+        """Sign in with an ID token obtained elsewhere (the acceptance run's signed-in user): checked like any other."""
+        return self._accept({"id_token": id_token}, endpoint)
+
     def _accept(self, token: dict, endpoint: AwsEndpoint, nonce: str | None = None) -> str:
         if not token.get("id_token"):
             raise AuthError("the token answer has no id_token")

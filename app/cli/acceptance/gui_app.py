@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
                       endpoints=FixedEndpoint(endpoint), history_path=workdir / "history", production=True)
     if spec.get("id_token"):
         # A stack signs in through the hosted login in a browser; the run brings a signed-in user's token instead.
-        app.tokens._accept({"id_token": spec["id_token"]}, endpoint)
+        app.tokens.sign_in_with(spec["id_token"], endpoint)
     parent_gone = threading.Event()
 
     def watch_stdin() -> None:
