@@ -77,7 +77,8 @@ class Application:
                                     history_path=history_path or config_file.history_path(),
                                     settings=lambda: self.store.current, busy=lambda: self.jobs.busy)
         self.jobs = JobController(self.bus, self.outbox, self.backends, self.store, self.exchanges,
-                                  self.executor, self.timings, context=self.chats.context_for)
+                                  self.executor, self.timings, context=self.chats.context_for,
+                                  regenerate_target=self.chats.regenerate_target)
         self.gpu = GpuController(self.bus, self.outbox, self.session, self.gpu_model, self.executor, self.timings,
                                  self.exchanges)
         self.cost = CostController(self.bus, self.outbox, self.session, self.timings)

@@ -18,10 +18,22 @@ class ui:
     """Intents: what the user asked for."""
 
     class send:
-        """The user asked to send the prompt."""
+        """The user asked to send the prompt (while an answer is coming, it waits for it: job.waiting)."""
 
-        def msgDataSpec(prompt):
-            """- prompt: the raw text of the PromptBox"""
+        def msgDataSpec(prompt, branch_of=""):
+            """- prompt: the raw text of the PromptBox
+            - branch_of: '' for the next turn of the chat; else the request id of an earlier exchange whose
+              prompt the user edited: the prompt is sent as that exchange's alternative (a new branch)"""
+
+    class regenerate:
+        """The user asked for another answer to the last prompt of the branch shown (Regenerate, Ctrl+R)."""
+
+    class show_alternative:
+        """The user pressed ‹ or › beside an exchange that has alternatives."""
+
+        def msgDataSpec(request_id, step):
+            """- request_id: the exchange shown now
+            - step: -1 for the previous alternative, +1 for the next"""
 
     class stop_gpu:
         """The user pressed Stop GPU."""
@@ -61,7 +73,7 @@ class ui:
             """- backend: the backend key the dialog was for"""
 
     class cancel:
-        """The user asked to stop the request in flight."""
+        """The user asked to stop the request in flight, or to withdraw a prompt that waits to be sent."""
 
         def msgDataSpec(request_id):
             """- request_id: the request to cancel"""
@@ -170,11 +182,25 @@ class job:
         """- request_id: the app's id for this prompt"""
 
     class rejected:
-        """The prompt was not sent (empty, or a request is already in flight)."""
+        """The prompt was not sent (empty, too long, too many waiting, or nothing to regenerate)."""
 
         def msgDataSpec(request_id, message):
             """- request_id: the app's id for this prompt
             - message: why, for the hint under the PromptBox"""
+
+    class waiting:
+        """The prompt was sent while an answer was coming: it waits, and is submitted when that answer ends."""
+
+        def msgDataSpec(request_id, prompt, position):
+            """- request_id: the app's id for this prompt (job.submitted carries the same id later)
+            - prompt: the prompt text
+            - position: 1 for the next to go"""
+
+    class withdrawn:
+        """A waiting prompt was cancelled before it was sent: nothing went to any backend."""
+
+        def msgDataSpec(request_id):
+            """- request_id: the app's id for this prompt"""
 
     class submitted:
         """The prompt was accepted by the app and handed to a backend."""
@@ -427,12 +453,15 @@ class chat:
             - current_id: the chat the window shows"""
 
     class opened:
-        """The window shows another chat (opened, new, or the next one after a delete): render it afresh."""
+        """The window shows another chat (opened, new, or the next one after a delete), or another branch of the
+        open one: render it afresh."""
 
         def msgDataSpec(chat_id, title, exchanges, hidden, system, temperature, max_tokens):
             """- chat_id: the chat
             - title: its title
-            - exchanges: its latest exchanges, oldest first, as plain dicts (the store's exchange fields)
+            - exchanges: the latest exchanges of the branch shown, oldest first, as plain dicts (the store's
+              exchange fields; status 'pending' is an answer still coming), each with `alternative` and
+              `alternatives` (n of m: its place among the exchanges sharing its parent, for ‹ n/m ›)
             - hidden: older exchanges not rendered (export shows them all)
             - system, temperature, max_tokens: the chat's settings"""
 

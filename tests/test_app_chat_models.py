@@ -5,7 +5,7 @@ import pytest
 
 from tlfif_common.jobs import MAX_TOKENS_LIMIT, Job, validate_infer_request
 
-from app.models.chat import (DEFAULT_MAX_TOKENS, NEW_CHAT_TITLE, TITLE_FROM_PROMPT_MAX, Chat, ChatParams,
+from app.models.chat import (DEFAULT_MAX_TOKENS, NEW_CHAT_TITLE, ROOT, TITLE_FROM_PROMPT_MAX, Chat, ChatParams,
                              ChatSummary, ParamError, check_chat_params, check_title, exchange_from_record,
                              exchange_record, listing, max_tokens_limit, title_from_prompt)
 from app.models.context import (MESSAGE_OVERHEAD_TOKENS, context_budget, estimate_tokens, history_turns,
@@ -215,3 +215,42 @@ def test_exchange_records_round_trip(status, stored):
     assert e.stats == {"ttft_ms": 12}, "a record is a snapshot"
     with pytest.raises(ValueError):
         exchange_from_record({**record, "status": "weird"})
+
+
+# --- the tree: alternatives and the branch shown -------------------------------------------------------------------
+def test_prompts_sent_in_turn_make_one_line_and_an_alternative_forks_it():
+    chat = Chat.new(now=1.0)
+    for n in (1, 2, 3):
+        chat.add(ex(n))
+    assert [e.parent_id for e in chat.exchanges] == [ROOT, "r1", "r2"]
+    assert [e.request_id for e in chat.branch()] == ["r1", "r2", "r3"] and chat.leaf_id() == "r3"
+    alt = Exchange(request_id="r2b", backend="aws", backend_label="", prompt="question 2, edited",
+                   started_at=2000.0, parent_id="r1")
+    chat.add(alt)
+    assert [e.request_id for e in chat.branch()] == ["r1", "r2b"], "the new alternative is shown"
+    assert chat.place("r2b") == (2, 2) and chat.place("r2") == (1, 2) and chat.place("r1") == (1, 1)
+    chat.add(ex(4))
+    assert chat.exchanges[-1].parent_id == "r2b", "the next prompt follows the branch shown"
+    chat.show("r3")
+    assert [e.request_id for e in chat.branch()] == ["r1", "r2", "r3"]
+    chat.show("r2b")
+    assert [e.request_id for e in chat.branch()] == ["r1", "r2b", "r4"], "each branch keeps its own later turns"
+    assert [e.request_id for e in chat.path_to("r4")] == ["r1", "r2b", "r4"]
+    with pytest.raises(LookupError):
+        chat.path_to("nope")
+    assert len(chat.exchanges) == 5 and chat.title == "question 1"
+
+
+def test_an_exchange_whose_parent_is_unknown_starts_the_chat_over():
+    chat = Chat.new(now=1.0)
+    chat.attach(Exchange(request_id="x", backend="aws", backend_label="", prompt="p", started_at=1.0,
+                         parent_id="lost"))
+    assert chat.exchanges[0].parent_id == ROOT and chat.branch() == chat.exchanges
+
+
+def test_records_carry_the_parent_and_old_records_have_none():
+    e = ex(1)
+    e.parent_id = "r0"
+    assert exchange_from_record(exchange_record(e)).parent_id == "r0"
+    old = {k: v for k, v in exchange_record(e).items() if k != "parent_id"}
+    assert exchange_from_record(old).parent_id is None, "a record from before branches is placed by the chat"

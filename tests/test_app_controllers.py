@@ -52,15 +52,36 @@ def test_an_empty_prompt_is_rejected_and_nothing_is_sent(stack, api):
     assert not stack.of("job.submitted") and not api.calls_to("POST", "/infer")
 
 
-def test_no_double_submission_while_a_request_is_in_flight(stack, api):
+def test_a_prompt_sent_while_an_answer_comes_waits_for_it_and_carries_it_as_context(stack, api):
     stack.bus.send("ui.send", prompt="one")
     stack.bus.send("ui.send", prompt="two")
-    assert len(stack.of("job.submitted")) == 1
-    assert "already in flight" in stack.of("job.rejected")[0]["message"]
-    stack.until(lambda: stack.of("job.done"))
-    stack.bus.send("ui.send", prompt="three")
+    stack.bus.send("ui.send", prompt="withdrawn")
+    assert len(stack.of("job.submitted")) == 1, "one request at a time"
+    waiting = stack.of("job.waiting")
+    assert [(w["prompt"], w["position"]) for w in waiting] == [("two", 1), ("withdrawn", 2)]
+    stack.bus.send("ui.cancel", request_id=waiting[1]["request_id"])
+    assert stack.of("job.withdrawn") == [{"request_id": waiting[1]["request_id"]}]
     stack.until(lambda: len(stack.of("job.done")) == 2)
-    assert [c.body["prompt"] for c in api.calls_to("POST", "/infer")] == ["one", "three"]
+    submitted = stack.of("job.submitted")
+    assert [s["prompt"] for s in submitted] == ["one", "two"]
+    assert submitted[1]["request_id"] == waiting[0]["request_id"], "the id job.waiting gave is the one sent"
+    infers = api.calls_to("POST", "/infer")
+    assert [c.body["prompt"] for c in infers] == ["one", "two"], "the withdrawn prompt never left the app"
+    assert infers[1].body["messages"] == [{"role": "user", "content": "one"},
+                                          {"role": "assistant", "content": api.reply("one")}], \
+        "sent when the answer it waited for had come, with that answer in its context"
+    assert not stack.of("job.rejected")
+
+
+def test_no_more_than_max_waiting_prompts_wait(stack, api):
+    from app.controllers.job_controller import MAX_WAITING
+
+    for n in range(MAX_WAITING + 2):
+        stack.bus.send("ui.send", prompt=f"p{n}")
+    assert len(stack.of("job.waiting")) == MAX_WAITING
+    assert stack.of("job.rejected")[0]["message"].startswith(f"{MAX_WAITING} prompts are already waiting")
+    stack.until(lambda: len(stack.of("job.done")) == MAX_WAITING + 1, timeout=40)
+    assert [c.body["prompt"] for c in api.calls_to("POST", "/infer")] == [f"p{n}" for n in range(MAX_WAITING + 1)]
 
 
 def test_the_idle_setting_is_validated_saved_and_sent_with_the_next_prompt(stack, api):

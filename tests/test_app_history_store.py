@@ -1,6 +1,8 @@
 """The chat history store and the exports, without widgets: a real SQLite file in a temporary directory."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import sqlite3
 from pathlib import Path
@@ -19,7 +21,7 @@ def make_chat(chat_id: str = "c1", t0: float = 1_795_000_000.25, title: str = "F
     rows = [(DONE, "Hello **there**", {"ttft_ms": 420, "tokens_per_s": 38.5, "cost_eur": 0.0004}),
             (FAILED, "", {}), (STOPPED, "Partial ans", {"stopped": True}), (DONE, "ünïcode ✓\n```py\nx=1\n```", {})]
     for n, (status, text, stats) in enumerate(rows, start=1):
-        chat.exchanges.append(Exchange(
+        chat.attach(Exchange(
             request_id=f"{chat_id}-r{n}", backend="aws" if n % 2 else "openai",
             backend_label="AWS TinyLlama" if n % 2 else "OpenAI", prompt=f"Prompt {n}\nline two",
             started_at=t0 + 10 * n + 0.125, idle=5, text=text, tokens=len(text.split()),
@@ -80,7 +82,7 @@ def test_an_exchange_is_saved_when_sent_and_again_when_it_ends(path):
     chat = Chat(id="c", created_at=1.0, updated_at=1.0, title="T")
     store.save_chat(chat_row(chat))
     e = Exchange(request_id="r", backend="aws", backend_label="AWS TinyLlama", prompt="hi", started_at=2.0,
-                 chat_id="c")
+                 chat_id="c", parent_id="")
     store.save_exchange("c", exchange_record(e))
     e.text, e.status, e.latency_ms, e.stats, e.finished_at = "hello", DONE, 800, {"ttft_ms": 1}, 3.0
     store.save_exchange("c", exchange_record(e))
@@ -159,6 +161,30 @@ def test_a_history_from_a_newer_tlfif_is_kept_aside_not_overwritten(path):
     _, warning = HistoryStore.open(path)
     assert warning and "schema version 99" in warning
     assert len(list(path.parent.glob("history.sqlite3.corrupt-*"))) == 1
+
+
+def test_a_history_from_before_branches_gains_the_columns_and_reads_as_one_line(path):
+    store, _ = HistoryStore.open(path)
+    chat = make_chat()
+    save(store, chat)
+    store._conn.execute("ALTER TABLE exchanges DROP COLUMN parent_id")  # as the previous release wrote it
+    store._conn.execute("ALTER TABLE conversations DROP COLUMN shown")
+    store.close()
+    again, warning = HistoryStore.open(path)
+    assert warning is None, "an older history is upgraded in place, not moved aside"
+    loaded = again.load_chat("c1")
+    assert [e.parent_id for e in loaded.exchanges] == ["", "c1-r1", "c1-r2", "c1-r3"]
+    assert loaded.branch() == loaded.exchanges
+    alt = dataclasses.replace(loaded.exchanges[1], request_id="c1-r2b", parent_id="c1-r1", prompt="edited")
+    loaded.add(alt)
+    again.save_chat(chat_row(loaded))
+    again.save_exchange("c1", exchange_record(alt))
+    again.close()
+    third, _ = HistoryStore.open(path)
+    back = third.load_chat("c1")
+    assert [e.request_id for e in back.branch()] == ["c1-r1", "c1-r2b"], "the branch shown is saved"
+    assert back.place("c1-r2b") == (2, 2) and len(back.exchanges) == 5
+    third.close()
 
 
 def test_two_corrupt_files_in_the_same_second_both_survive(path):

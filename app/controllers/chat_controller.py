@@ -12,6 +12,10 @@ estimate of the model's context on OpenAI), and the chat's own params. An exchan
 submitted (prompt, status pending) and again once it ended (job.done / job.cancelled / job.failed: the job
 controller has written the outcome into the exchange before it publishes them). While an answer is coming the window
 stays on its chat: New chat, opening another chat and deleting this one are refused with a hint.
+
+Branches (app.models.chat): a prompt sent as an alternative of an exchange (`branch_of`: regenerate, an edited
+prompt) is sent with the turns before that exchange and becomes its sibling; the window then shows the branch
+through it (chat.opened again). `‹ ›` (ui.show_alternative) shows another alternative and the branch under it.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from app.bus import Bus, Outbox
-from app.models.chat import (Chat, ChatContext, ChatSummary, ParamError, check_chat_params, check_title,
+from app.models.chat import (ROOT, Chat, ChatContext, ChatSummary, ParamError, check_chat_params, check_title,
                              exchange_record, listing)
 from app.models.context import context_budget, history_turns, trim_history
 from app.models import spend
@@ -37,6 +41,9 @@ from app.services.history_store import HistoryStore, chat_row
 log = logging.getLogger("tlfif.app.chats")
 
 BUSY_HINT = "An answer is still coming: wait for it (or stop it) before leaving this chat."
+BUSY_SWITCH_HINT = "An answer is still coming: wait for it (or stop it) before showing another alternative."
+NOTHING_TO_REGENERATE = "There is no answer to regenerate in this chat yet."
+GONE_HINT = "That prompt is no longer in the open chat; nothing was sent."
 MISSING = "it is no longer in the history"
 RENDER_LIMIT = 50         # exchanges rendered when a chat opens (all of them: in the export)
 CLOSE_WAIT_S = 5.0        # how long closing waits for queued writes
@@ -71,6 +78,7 @@ class ChatController:
             "ui.export_chat": self.on_export_chat,
             "ui.search": self.on_search,
             "ui.open_search_hit": self.on_open_search_hit,
+            "ui.show_alternative": self.on_show_alternative,
             "job.submitted": self.on_submitted,
             "job.done": self.on_ended,
             "job.cancelled": self.on_ended,
@@ -189,15 +197,22 @@ class ChatController:
 
     def _publish_opened(self) -> None:
         chat = self.current
-        first = max(len(chat.exchanges) - self._render_limit, 0) if self._render_limit else len(chat.exchanges)
-        ids = [e.request_id for e in chat.exchanges]
+        if self._reveal and chat.find(self._reveal) is not None:
+            chat.show(self._reveal)  # a search hit in another branch: show the branch it is in
+        branch = chat.branch()
+        first = max(len(branch) - self._render_limit, 0) if self._render_limit else len(branch)
+        ids = [e.request_id for e in branch]
         if self._reveal in ids:  # a search hit older than the exchanges shown: show from it on
             first = min(first, ids.index(self._reveal))
-        shown = chat.exchanges[first:]
-        self._bus.send("chat.opened", chat_id=chat.id, title=chat.title,
-                       exchanges=[exchange_record(e) for e in shown], hidden=len(chat.exchanges) - len(shown),
-                       system=chat.params.system, temperature=chat.params.temperature,
-                       max_tokens=chat.params.max_tokens)
+        shown = branch[first:]
+        items = []
+        for e in shown:
+            item = exchange_record(e)
+            item["alternative"], item["alternatives"] = chat.place(e.request_id)
+            items.append(item)
+        self._bus.send("chat.opened", chat_id=chat.id, title=chat.title, exchanges=items,
+                       hidden=len(branch) - len(shown), system=chat.params.system,
+                       temperature=chat.params.temperature, max_tokens=chat.params.max_tokens)
 
     def _remember(self, chat: Chat) -> None:
         """Keep a saved chat's row in the sidebar's list (it may have been new when the list was read)."""
@@ -327,7 +342,7 @@ class ChatController:
     def on_export_chat(self, chat_id: str, path: str) -> None:
         snapshot = None
         if chat_id == self.current.id:
-            snapshot = dataclasses.replace(self.current, exchanges=[
+            snapshot = dataclasses.replace(self.current, chosen=dict(self.current.chosen), exchanges=[
                 dataclasses.replace(e, stats=dict(e.stats or {})) for e in self.current.exchanges])
         elif not any(s.id == chat_id for s in self.summaries):
             self._bus.send("chat.exported", path=path, error=MISSING)
@@ -353,17 +368,53 @@ class ChatController:
         self._reveal = request_id
         self._request(chat_id, auto=False)
 
-    # --- prompts ------------------------------------------------------------------------------------------------------
-    def context_for(self, prompt: str, *, notify: bool = True) -> ChatContext:
-        """The job controller's question as it submits `prompt` (Tk thread): the current chat's id, its earlier
-        turns that fit the context budget, and its params. `notify=False`: asked again (the cold-start bridge), so
-        the notice about left-out turns is not repeated."""
+    def on_show_alternative(self, request_id: str, step: int) -> None:
+        """`‹` / `›` beside an exchange: show its previous / next alternative and the branch under that one."""
         chat = self.current
+        siblings = chat.alternatives(request_id)
+        ids = [e.request_id for e in siblings]
+        if request_id not in ids:
+            return
+        target = ids[max(0, min(len(ids) - 1, ids.index(request_id) + step))]
+        if target == request_id:
+            return
+        if self._busy():
+            self._bus.send("chat.notice", message=BUSY_SWITCH_HINT)
+            return
+        chat.chosen[chat.find(target).parent_id or ROOT] = target
+        if chat.saved:
+            self._submit(self._save_chat, chat_row(chat))
+        self._publish_opened()
+
+    # --- prompts ------------------------------------------------------------------------------------------------------
+    def regenerate_target(self) -> tuple[str, str]:
+        """(prompt, request id) of the last exchange of the branch shown: what Regenerate sends again, as its
+        alternative. LookupError with the hint when there is none."""
+        branch = self.current.branch()
+        if not branch:
+            raise LookupError(NOTHING_TO_REGENERATE)
+        return branch[-1].prompt, branch[-1].request_id
+
+    def context_for(self, prompt: str, *, branch_of: str = "", notify: bool = True) -> ChatContext:
+        """The job controller's question as it submits `prompt` (Tk thread): the current chat's id, its earlier
+        turns that fit the context budget, and its params. `branch_of`: the prompt is an alternative of that
+        exchange (regenerate, an edited prompt): it goes with the turns before it (LookupError when the exchange
+        is not in the open chat). `notify=False`: asked again (the cold-start bridge), so the notice about
+        left-out turns is not repeated."""
+        chat = self.current
+        if branch_of:
+            if chat.find(branch_of) is None:  # another chat is open now
+                raise LookupError(GONE_HINT)
+            before = chat.path_to(branch_of)[:-1]
+            parent = before[-1].request_id if before else ROOT
+        else:
+            before = chat.branch()
+            parent = before[-1].request_id if before else ROOT
         settings = self._settings()
         # The TL-FIF API trims with the model's own tokenizer (the answer says how much): only the byte bound here.
         server_trims = settings.backend == BACKEND_AWS
         budget = None if server_trims else context_budget(settings.context_tokens, chat.params.max_tokens)
-        trimmed = trim_history(history_turns(chat.exchanges), prompt=prompt, system=chat.params.system,
+        trimmed = trim_history(history_turns(before), prompt=prompt, system=chat.params.system,
                                budget_tokens=budget)
         if trimmed.dropped and notify:
             why = ("the API takes a bounded history" if server_trims
@@ -371,7 +422,7 @@ class ChatController:
             self._bus.send("chat.notice", message=f"{trimmed.dropped} earlier exchange(s) left out of the context: "
                                                   f"{why}.")
         return ChatContext(chat_id=chat.id, messages=trimmed.messages or None,
-                           params=chat.params.request_params(), dropped=trimmed.dropped)
+                           params=chat.params.request_params(), dropped=trimmed.dropped, parent_id=parent)
 
     def on_submitted(self, request_id: str, backend: str, backend_label: str, prompt: str, started_at: float):
         exchange = self._exchanges.get(request_id)
@@ -383,12 +434,15 @@ class ChatController:
             self._submit(self._save_exchange, exchange.chat_id, exchange_record(exchange))
             return
         chat = self.current
+        follows_shown = exchange.parent_id is None or exchange.parent_id == chat.leaf_id()
         chat.add(exchange)
         chat.saved = True
         self._remember(chat)
-        self._submit(self._save_chat, chat_row(chat))  # new: created; else: its title and place in the list
+        self._submit(self._save_chat, chat_row(chat))  # new: created; else: title, place in the list, branch shown
         self._submit(self._save_exchange, chat.id, exchange_record(exchange))
         self._publish_listed()
+        if not follows_shown:  # a new alternative: the window shows the branch through it, with its ‹ n/m ›
+            self._publish_opened()
 
     def on_ended(self, request_id: str, **_outcome: Any) -> None:
         """Save the exchange's final state (the job controller wrote it before publishing the outcome)."""

@@ -4,8 +4,11 @@ The controller owns every exchange's state: the worker hands the reply back (`Ou
 writes it into the exchange before it publishes job.done / job.cancelled / job.failed, so every listener of those
 reads the exchange complete.
 
-One request at a time (no double submission). The prompt rule lives in `app.models.prompt`. When a backend needs an
+One request at a time (no double submission): a prompt sent while an answer is coming waits (job.waiting, up to
+MAX_WAITING, each can be withdrawn with ui.cancel) and is submitted when that answer ends, with the context as it
+is then (the answer it waited for included). The prompt rule lives in `app.models.prompt`. When a backend needs an
 API key first, the controller asks for it (auth.key_needed) and sends the held prompt once the key arrives.
+Regenerate (ui.regenerate) sends the last prompt of the branch shown again, as an alternative of it.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import logging
 import time
 import uuid
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Callable
 
 from tlfif_common import api, names, prices
@@ -23,10 +27,22 @@ from app.controllers.settings_controller import SettingsStore
 from app.models.answer_stats import BackendFigures, Pricing, Timeline, answer_stats
 from app.models.chat import ChatContext
 from app.models.exchange import DONE, FAILED, PENDING, STOPPED, Exchange, ExchangeLedger
-from app.models.prompt import BUSY_HINT, check_prompt
+from app.models.prompt import check_prompt
 from app.timings import Timings
 
 log = logging.getLogger("tlfif.app.jobs")
+
+MAX_WAITING = 5  # prompts typed ahead of an answer: a few follow-ups, not a batch queue
+QUEUE_FULL_HINT = f"{MAX_WAITING} prompts are already waiting; send this one when the answer ends."
+REGENERATE_BUSY_HINT = "An answer is still coming: regenerate once it ends (or stop it)."
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A prompt sent while an answer was coming."""
+    request_id: str
+    text: str
+    branch_of: str
 
 
 class _JobEvents:
@@ -69,7 +85,8 @@ class _JobEvents:
 class JobController:
     def __init__(self, bus: Bus, outbox: Outbox, backends: dict[str, Backend], store: SettingsStore,
                  exchanges: ExchangeLedger, executor: Executor, timings: Timings,
-                 context: Callable[[str], ChatContext] | None = None):
+                 context: Callable[..., ChatContext] | None = None,
+                 regenerate_target: Callable[[], tuple[str, str]] | None = None):
         self._bus = bus
         self._outbox = outbox
         self.backends = backends
@@ -78,11 +95,14 @@ class JobController:
         self._executor = executor
         self._timings = timings
         self._context = context  # the current chat's history and settings for a prompt (chat controller)
-        self._awaiting_key: tuple[str, str, str] | None = None  # (request_id, prompt, backend key)
+        self._regenerate_target = regenerate_target  # (prompt, request id) of the last exchange shown
+        self._awaiting_key: tuple[str, str, str, str] | None = None  # (request_id, prompt, backend key, branch_of)
+        self.waiting: list[Waiting] = []  # sent while an answer was coming, oldest first
         self._cancelling: set[str] = set()
         self._gpu_hourly_eur: float | None = None  # the deployed GPU's price, from GET /cost
         bus.subscribe_table({
             "ui.send": self.on_send,
+            "ui.regenerate": self.on_regenerate,
             "ui.cancel": self.on_cancel,
             "ui.api_key_entered": self.on_api_key_entered,
             "ui.api_key_cancelled": self.on_api_key_cancelled,
@@ -97,7 +117,7 @@ class JobController:
         return self.backends.get(self._store.current.backend) or next(iter(self.backends.values()))
 
     # --- intents ----------------------------------------------------------------------------------------------------
-    def on_send(self, prompt: str) -> None:
+    def on_send(self, prompt: str, branch_of: str = "") -> None:
         request_id = uuid.uuid4().hex
         try:
             text = check_prompt(prompt)
@@ -105,14 +125,42 @@ class JobController:
             self._bus.send("job.rejected", request_id=request_id, message=str(err))
             return
         if self.busy:
-            self._bus.send("job.rejected", request_id=request_id, message=BUSY_HINT)
+            if len(self.waiting) >= MAX_WAITING:
+                self._bus.send("job.rejected", request_id=request_id, message=QUEUE_FULL_HINT)
+                return
+            self.waiting.append(Waiting(request_id, text, branch_of))
+            log.info("[app] prompt %s waits for the answer in flight (%d waiting)", request_id, len(self.waiting))
+            self._bus.send("job.waiting", request_id=request_id, prompt=text, position=len(self.waiting))
             return
+        self._start(request_id, text, branch_of)
+
+    def on_regenerate(self) -> None:
+        request_id = uuid.uuid4().hex
+        if self.busy:
+            self._bus.send("job.rejected", request_id=request_id, message=REGENERATE_BUSY_HINT)
+            return
+        try:
+            if self._regenerate_target is None:
+                raise LookupError("There is no answer to regenerate.")
+            prompt, branch_of = self._regenerate_target()
+        except LookupError as err:
+            self._bus.send("job.rejected", request_id=request_id, message=str(err.args[0]))
+            return
+        self._start(request_id, prompt, branch_of)
+
+    def _start(self, request_id: str, text: str, branch_of: str) -> None:
         backend = self.current_backend()
         if backend.needs_key():
-            self._awaiting_key = (request_id, text, backend.key)
+            self._awaiting_key = (request_id, text, backend.key, branch_of)
             self._bus.send("auth.key_needed", backend=backend.key, backend_label=backend.label)
             return
-        self._submit(request_id, text, backend)
+        self._submit(request_id, text, backend, branch_of)
+
+    def _next(self) -> None:
+        """An answer ended (or a key prompt was dismissed): submit the prompt that waited longest."""
+        if self.waiting and not self.busy:
+            first = self.waiting.pop(0)
+            self._start(first.request_id, first.text, first.branch_of)
 
     def on_api_key_entered(self, backend: str, key: str) -> None:
         target = self.backends.get(backend)
@@ -120,12 +168,13 @@ class JobController:
             target.set_key(key)
         pending, self._awaiting_key = self._awaiting_key, None
         if pending and pending[2] == backend:
-            request_id, text, _ = pending
+            request_id, text, _, branch_of = pending
             if target.needs_key():  # the pending prompt's backend is one of ours
                 self._bus.send("job.rejected", request_id=request_id,
                                message=f"{target.tag} no API key given; nothing was sent")
+                self._next()
                 return
-            self._submit(request_id, text, target)
+            self._submit(request_id, text, target, branch_of)
 
     def on_api_key_cancelled(self, backend: str) -> None:
         pending, self._awaiting_key = self._awaiting_key, None
@@ -133,10 +182,17 @@ class JobController:
             target = self.backends.get(backend)
             tag = target.tag if target is not None else f"[{backend}]"
             self._bus.send("job.rejected", request_id=pending[0], message=f"{tag} no API key given; nothing was sent")
+            self._next()
 
     def on_cancel(self, request_id: str) -> None:
         """Stop generating: the backend's cancel runs on a worker thread (it calls the API); the request's own
-        worker then ends it with job.cancelled (the text so far) or job.done (it finished first)."""
+        worker then ends it with job.cancelled (the text so far) or job.done (it finished first). A prompt that
+        still waits is withdrawn: it was never sent."""
+        held = next((w for w in self.waiting if w.request_id == request_id), None)
+        if held is not None:
+            self.waiting.remove(held)
+            self._bus.send("job.withdrawn", request_id=request_id)
+            return
         exchange = self.exchanges.get(request_id)
         if exchange is None or exchange.status != PENDING or request_id in self._cancelling:
             return
@@ -160,6 +216,7 @@ class JobController:
                                                   "context: they did not fit the model's context window.")
         self._bus.send("job.cancelled" if reply.stopped else "job.done", request_id=request_id, backend=backend,
                        text=reply.text, model=reply.model, stats=stats)
+        self._next()
 
     def _failed(self, request_id: str, backend: str, message: str) -> None:
         self._cancelling.discard(request_id)
@@ -168,6 +225,7 @@ class JobController:
             exchange.status, exchange.error = FAILED, message
             exchange.finished_at = time.time()
         self._bus.send("job.failed", request_id=request_id, backend=backend, message=message)
+        self._next()
 
     def on_cost(self, text: str, data) -> None:
         hourly = data.get("gpu_hourly_eur") if isinstance(data, dict) else None
@@ -175,12 +233,17 @@ class JobController:
             self._gpu_hourly_eur = float(hourly)
 
     # --- work -------------------------------------------------------------------------------------------------------
-    def _submit(self, request_id: str, text: str, backend: Backend) -> None:
+    def _submit(self, request_id: str, text: str, backend: Backend, branch_of: str = "") -> None:
         idle = self._store.current.idle
-        context = self._context(text) if self._context is not None else ChatContext()
+        try:
+            context = self._context(text, branch_of=branch_of) if self._context is not None else ChatContext()
+        except LookupError as err:  # the prompt it was to replace is gone (another chat is open)
+            self._bus.send("job.rejected", request_id=request_id, message=str(err.args[0]))
+            self._next()
+            return
         exchange = self.exchanges.add(Exchange(request_id=request_id, backend=backend.key,
                                                backend_label=backend.label, prompt=text, started_at=time.time(),
-                                               idle=idle, chat_id=context.chat_id))
+                                               idle=idle, chat_id=context.chat_id, parent_id=context.parent_id))
         self._bus.send("job.submitted", request_id=request_id, backend=backend.key, backend_label=backend.label,
                        prompt=text, started_at=exchange.started_at)
         request = PromptRequest(request_id=request_id, prompt=text, idle=idle, messages=context.messages,

@@ -5,6 +5,11 @@ Pure data and rules, tested without widgets or files. The chat controller holds 
 
 A new chat lives in memory until its first prompt (then it is saved, titled from that prompt until renamed), so
 pressing Ctrl+N twice does not litter the sidebar with empty chats.
+
+A chat is a tree of exchanges: each follows a parent (ROOT for the first prompt). Regenerating an answer or
+editing a prompt adds a sibling — an alternative — of that exchange; `chosen` says which child of each exchange is
+shown, and the branch shown (`branch()`) is what the window renders, what the next prompt is sent with and what the
+Markdown export writes. Every exchange stays in `exchanges` (creation order), reachable with `‹ n/m ›`.
 """
 from __future__ import annotations
 
@@ -39,6 +44,9 @@ class ChatParams:
         return params
 
 
+ROOT = ""  # the parent of a chat's first prompt and of that prompt's alternatives
+
+
 @dataclass(frozen=True)
 class ChatContext:
     """What a prompt is sent with: the chat it belongs to, the earlier turns and the chat's params."""
@@ -46,6 +54,7 @@ class ChatContext:
     messages: list[dict] | None = None  # earlier turns, oldest first, without the system prompt and the prompt
     params: dict | None = None
     dropped: int = 0                    # earlier exchanges left out to fit the context budget
+    parent_id: str | None = None        # the exchange the prompt follows (None: the end of the branch shown)
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,9 @@ class Chat:
     title: str = NEW_CHAT_TITLE
     renamed: bool = False      # True once the user named it: later prompts never retitle it
     params: ChatParams = field(default_factory=ChatParams)
-    exchanges: list[Exchange] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)  # every exchange of every branch, in creation order
+    # parent id → the child shown (default: the newest); only the branch it selects is saved (history, export)
+    chosen: dict[str, str] = field(default_factory=dict, compare=False)
     saved: bool = field(default=False, compare=False)  # the store has it (a new chat: once its first prompt is sent)
 
     @classmethod
@@ -80,13 +91,83 @@ class Chat:
         return ChatSummary(self.id, self.title, self.updated_at)
 
     def add(self, exchange: Exchange) -> Exchange:
-        """A prompt was sent in this chat: the first one titles it (unless renamed); every one moves it to the top."""
+        """A prompt was sent in this chat: the first one titles it (unless renamed); every one moves it to the top
+        and is shown (the branch now runs through it)."""
         if not self.exchanges and not self.renamed:
             self.title = title_from_prompt(exchange.prompt)
-        self.exchanges.append(exchange)
+        self.attach(exchange)
         self.updated_at = max(self.updated_at, exchange.started_at)
+        return exchange
+
+    def attach(self, exchange: Exchange) -> Exchange:
+        """Put an exchange into the tree (a prompt sent, or one read back from the history), shown. Without a
+        parent it follows the end of the branch shown; a parent this chat does not have makes it a first prompt."""
+        if exchange.parent_id is None:
+            exchange.parent_id = self.leaf_id()
+        elif exchange.parent_id != ROOT and self.find(exchange.parent_id) is None:
+            exchange.parent_id = ROOT
+        self.exchanges.append(exchange)
+        self.chosen[exchange.parent_id] = exchange.request_id
         exchange.chat_id = self.id
         return exchange
+
+    # --- the tree --------------------------------------------------------------------------------------------------
+    def find(self, request_id: str) -> Exchange | None:
+        return next((e for e in self.exchanges if e.request_id == request_id), None)
+
+    def _children(self) -> dict[str, list[Exchange]]:
+        kids: dict[str, list[Exchange]] = {}
+        for e in self.exchanges:
+            kids.setdefault(e.parent_id or ROOT, []).append(e)
+        return kids
+
+    def branch(self) -> list[Exchange]:
+        """The exchanges shown, first prompt to last: from ROOT, each step the chosen child (else the newest)."""
+        kids = self._children()
+        path: list[Exchange] = []
+        parent = ROOT
+        while siblings := kids.get(parent):
+            chosen = self.chosen.get(parent)
+            step = next((e for e in siblings if e.request_id == chosen), siblings[-1])
+            path.append(step)
+            parent = step.request_id
+        return path
+
+    def leaf_id(self) -> str:
+        """The last exchange of the branch shown (ROOT when the chat is empty): what a new prompt follows."""
+        branch = self.branch()
+        return branch[-1].request_id if branch else ROOT
+
+    def path_to(self, request_id: str) -> list[Exchange]:
+        """The exchanges from the first prompt down to this one (included). LookupError: not in this chat."""
+        by_id = {e.request_id: e for e in self.exchanges}
+        path: list[Exchange] = []
+        at = by_id.get(request_id)
+        if at is None:
+            raise LookupError(f"exchange {request_id} is not in chat {self.id}")
+        while at is not None and len(path) <= len(by_id):  # a cycle cannot loop forever
+            path.append(at)
+            at = by_id.get(at.parent_id or ROOT)
+        path.reverse()
+        return path
+
+    def show(self, request_id: str) -> None:
+        """Show the branch through this exchange (its own later choices stay as they were). LookupError."""
+        for e in self.path_to(request_id):
+            self.chosen[e.parent_id or ROOT] = e.request_id
+
+    def alternatives(self, request_id: str) -> list[Exchange]:
+        """This exchange and its siblings (same parent), oldest first."""
+        e = self.find(request_id)
+        if e is None:
+            return []
+        return [x for x in self.exchanges if (x.parent_id or ROOT) == (e.parent_id or ROOT)]
+
+    def place(self, request_id: str) -> tuple[int, int]:
+        """(n, m): this exchange is alternative n of m (1-based), for `‹ n/m ›`."""
+        siblings = self.alternatives(request_id)
+        ids = [e.request_id for e in siblings]
+        return (ids.index(request_id) + 1 if request_id in ids else 0), len(ids)
 
     def rename(self, title: str) -> None:
         self.title = check_title(title)
@@ -121,7 +202,7 @@ def listing(summaries: list[ChatSummary], current: Chat) -> list[ChatSummary]:
 
 # --- one exchange as plain data: the history store's row, the JSON export's entry, chat.opened's items -----------
 RECORD_FIELDS = ("request_id", "prompt", "answer", "backend", "backend_label", "model", "started_at", "finished_at",
-                 "latency_ms", "tokens", "status", "error", "idle", "stats")
+                 "latency_ms", "tokens", "status", "error", "idle", "stats", "parent_id")
 RECORD_STATUSES = ("done", "failed", "cancelled", "pending")  # pending: no answer was saved (the app closed first)
 _TO_RECORD_STATUS = {DONE: "done", FAILED: "failed", STOPPED: "cancelled", PENDING: "pending"}
 _FROM_RECORD_STATUS = {v: k for k, v in _TO_RECORD_STATUS.items()}
@@ -135,6 +216,7 @@ def exchange_record(exchange: Exchange) -> dict:
         "started_at": exchange.started_at, "finished_at": exchange.finished_at, "latency_ms": exchange.latency_ms,
         "tokens": exchange.tokens, "status": _TO_RECORD_STATUS.get(exchange.status, "failed"),
         "error": exchange.error, "idle": exchange.idle, "stats": dict(exchange.stats or {}),
+        "parent_id": exchange.parent_id,
     }
 
 
@@ -148,13 +230,15 @@ def exchange_from_record(record: dict, chat_id: str = "") -> Exchange:
         raise TypeError("stats must be an object")
     latency = record.get("latency_ms")
     finished = record.get("finished_at")
+    parent = record.get("parent_id")  # absent or None: saved before branches (it follows the one before it)
     return Exchange(request_id=str(record["request_id"]), backend=str(record["backend"]),
                     backend_label=str(record.get("backend_label") or ""), prompt=str(record["prompt"]),
                     started_at=float(record["started_at"]), idle=int(record.get("idle") or 0),
                     text=str(record.get("answer") or ""), tokens=int(record.get("tokens") or 0),
                     latency_ms=None if latency is None else int(latency), model=str(record.get("model") or ""),
                     status=_FROM_RECORD_STATUS[status], error=str(record.get("error") or ""), stats=stats,
-                    chat_id=chat_id, finished_at=None if finished is None else float(finished))
+                    chat_id=chat_id, finished_at=None if finished is None else float(finished),
+                    parent_id=None if parent is None else str(parent))
 
 
 # --- the chat settings dialog's rules -----------------------------------------------------------------------------

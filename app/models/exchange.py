@@ -27,6 +27,9 @@ class Exchange:
     stats: dict = field(default_factory=dict)  # app.models.answer_stats: plain JSON-able figures of the answer
     chat_id: str = ""          # the chat it belongs to (app.models.chat; '' outside any chat)
     finished_at: float | None = None  # epoch seconds when the answer ended (done, stopped or failed)
+    # The exchange it follows in its chat's tree (app.models.chat: ROOT for a first prompt). None: not placed yet —
+    # the chat puts it after the end of the branch shown (a saved history from before branches reads as a line).
+    parent_id: str | None = None
 
 
 @dataclass

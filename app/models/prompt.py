@@ -4,7 +4,6 @@ from __future__ import annotations
 from tlfif_common.jobs import MAX_PROMPT_BYTES
 
 EMPTY_PROMPT_HINT = "Type a prompt first (Ctrl+Enter sends)."
-BUSY_HINT = "A request is already in flight; wait for its answer."
 
 
 def check_prompt(text: str) -> str:

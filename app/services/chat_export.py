@@ -1,12 +1,18 @@
-"""Export a chat to Markdown (to read) or JSON (to keep: `import_json` reads it back into an equal chat).
+"""Export a chat to Markdown (to read: the branch shown) or JSON (to keep: every branch; `import_json` reads it back
+into an equal chat).
 
 JSON (format "tl-fif.conversation", version 1)::
 
     {"format": "tl-fif.conversation", "version": 1, "exported_at": "2026-11-26T13:37:00+00:00",
      "id": "...", "title": "...", "renamed": false, "created_at": 1795700000.0, "updated_at": ...,
      "params": {"system": "...", "temperature": 0.7, "max_tokens": 512},
+     "shown": "<request id of the last exchange of the branch shown>",
      "exchanges": [{"request_id", "prompt", "answer", "backend", "backend_label", "model", "started_at",
-                    "finished_at", "latency_ms", "tokens", "status", "error", "idle", "stats"}, ...]}
+                    "finished_at", "latency_ms", "tokens", "status", "error", "idle", "stats",
+                    "parent_id"}, ...]}
+
+`parent_id` is the exchange an exchange follows ('' for a first prompt); alternatives (a regenerated answer, an
+edited prompt) share a parent. A file without `parent_id` (written before branches) reads as one line.
 
 Times are epoch seconds (exact round trip); Markdown shows them as local date and time.
 """
@@ -44,6 +50,7 @@ def to_json_doc(chat: Chat) -> dict[str, Any]:
         "created_at": chat.created_at, "updated_at": chat.updated_at,
         "params": {"system": chat.params.system, "temperature": chat.params.temperature,
                    "max_tokens": chat.params.max_tokens},
+        "shown": chat.leaf_id(),
         "exchanges": [exchange_record(e) for e in chat.exchanges],
     }
 
@@ -68,7 +75,11 @@ def import_json(text: str) -> Chat:
                     title=str(doc["title"]), renamed=bool(doc["renamed"]),
                     params=ChatParams(system=str(params["system"]), temperature=float(params["temperature"]),
                                       max_tokens=int(params["max_tokens"])))
-        chat.exchanges = [exchange_from_record(x, chat.id) for x in doc["exchanges"]]
+        for x in doc["exchanges"]:
+            chat.attach(exchange_from_record(x, chat.id))
+        shown = doc.get("shown")
+        if shown and chat.find(str(shown)) is not None:
+            chat.show(str(shown))
     except (KeyError, TypeError, ValueError) as err:
         raise NotAnExport(f"a field is missing or wrong: {err!r}") from None
     return chat
@@ -80,16 +91,19 @@ def _when(epoch: float | None) -> str:
 
 
 def export_markdown(chat: Chat) -> str:
-    """Title, the chat's settings, then each turn under a header with its time and backend."""
+    """Title, the chat's settings, then each turn of the branch shown under a header with its time and backend."""
     p = chat.params
+    branch = chat.branch()
+    others = len(chat.exchanges) - len(branch)
     lines = [f"# {chat.title}", "",
              f"- Started: {_when(chat.created_at)}",
-             f"- Exchanges: {len(chat.exchanges)}",
+             f"- Exchanges: {len(branch)}" + (f" (the branch shown; {others} alternative(s) are in the JSON export)"
+                                               if others else ""),
              f"- Temperature: {p.temperature:g} · Max tokens: {p.max_tokens}"]
     if p.system:
         lines += ["- System prompt:", "", *[f"  > {ln}" if ln else "  >" for ln in p.system.splitlines()]]
     lines.append("")
-    for n, e in enumerate(chat.exchanges, start=1):
+    for n, e in enumerate(branch, start=1):
         backend = e.backend_label or e.backend
         record = exchange_record(e)
         lines += [f"## {n}. You · {_when(e.started_at)} · to {backend}", "", e.prompt, ""]

@@ -1,9 +1,15 @@
 """The chat history on disk: one SQLite file in the user data directory (`config_file.history_path()`).
 
-    conversations  id, title, renamed, created_at, updated_at, system, temperature, max_tokens
+    conversations  id, title, renamed, created_at, updated_at, system, temperature, max_tokens, shown (the last
+                   exchange of the branch shown)
     exchanges      seq, request_id, conversation_id → conversations (deleted with it), prompt, answer, backend,
                    backend_label, model, started_at, finished_at, latency_ms, tokens, status (done | failed |
-                   cancelled | pending), error, idle, stats (JSON: TTFT, tokens/s, cost… — app.models.answer_stats)
+                   cancelled | pending), error, idle, stats (JSON: TTFT, tokens/s, cost… — app.models.answer_stats),
+                   parent_id (the exchange it follows: '' for a first prompt; NULL in rows saved before branches,
+                   which follow the row before them)
+
+Columns added since schema version 1 (`shown`, `parent_id`) are added to an older file when it is opened; the
+version stays 1, so an older TL-FIF still reads the file (it shows the exchanges as one line).
 
     exchanges_fts  FTS5 index of exchanges' prompt and answer (external content: rowid = exchanges.seq), kept in step
                    by triggers; an index that is missing (a history from before search) is built from the exchanges
@@ -43,7 +49,8 @@ CREATE TABLE conversations (
     updated_at  REAL NOT NULL,
     system      TEXT NOT NULL DEFAULT '',
     temperature REAL NOT NULL,
-    max_tokens  INTEGER NOT NULL
+    max_tokens  INTEGER NOT NULL,
+    shown       TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE exchanges (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -61,7 +68,8 @@ CREATE TABLE exchanges (
     status          TEXT NOT NULL CHECK (status IN ('done', 'failed', 'cancelled', 'pending')),
     error           TEXT NOT NULL DEFAULT '',
     idle            INTEGER NOT NULL DEFAULT 0,
-    stats           TEXT NOT NULL DEFAULT '{}'
+    stats           TEXT NOT NULL DEFAULT '{}',
+    parent_id       TEXT
 );
 CREATE INDEX exchanges_by_conversation ON exchanges (conversation_id, seq);
 CREATE INDEX conversations_by_update ON conversations (updated_at);
@@ -84,8 +92,13 @@ INSERT INTO exchanges_fts (exchanges_fts) VALUES ('rebuild');
 """
 _SEARCH_OBJECTS = {"exchanges_fts", "exchanges_fts_insert", "exchanges_fts_delete", "exchanges_fts_update"}
 _TABLES = {
-    "conversations": ("id", "title", "renamed", "created_at", "updated_at", "system", "temperature", "max_tokens"),
+    "conversations": ("id", "title", "renamed", "created_at", "updated_at", "system", "temperature", "max_tokens",
+                      "shown"),
     "exchanges": ("seq", "conversation_id", *RECORD_FIELDS),
+}
+_ADDED_COLUMNS = {  # table → column → its definition, for a file written before the column existed
+    "conversations": {"shown": "TEXT NOT NULL DEFAULT ''"},
+    "exchanges": {"parent_id": "TEXT"},
 }
 _CHAT_COLUMNS = _TABLES["conversations"]
 
@@ -189,6 +202,13 @@ class HistoryStore:
                                   if version else "not a TL-FIF history")
         for table, columns in _TABLES.items():
             have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+            missing = set(columns) - have - set(_ADDED_COLUMNS[table])
+            if not missing:  # a TL-FIF history from before a column: add it (only to a file that is ours)
+                with conn:
+                    for column, definition in _ADDED_COLUMNS[table].items():
+                        if column not in have:
+                            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+                            have.add(column)
             if not set(columns) <= have:
                 raise UnreadableStore(f"table {table} lacks columns {sorted(set(columns) - have)}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -235,6 +255,7 @@ class HistoryStore:
                     renamed=bool(data["renamed"]), saved=True,
                     params=ChatParams(system=data["system"], temperature=data["temperature"],
                                       max_tokens=data["max_tokens"]))
+        shown = data["shown"] or ""
         rows = self._conn.execute(f"SELECT {', '.join(RECORD_FIELDS)} FROM exchanges WHERE conversation_id = ? "
                                   "ORDER BY seq", (chat_id,))
         for values in rows:
@@ -246,7 +267,9 @@ class HistoryStore:
             exchange = exchange_from_record(record, chat.id)
             if exchange.status == PENDING:
                 exchange.status, exchange.error = FAILED, exchange.error or NO_ANSWER_SAVED
-            chat.exchanges.append(exchange)
+            chat.attach(exchange)
+        if shown and chat.find(shown) is not None:
+            chat.show(shown)
         return chat
 
     def search(self, match: str, limit: int) -> list[SearchHit]:
@@ -311,4 +334,4 @@ def chat_row(chat: Chat) -> dict:
     """A snapshot of a chat's own fields (no exchanges) for `save_chat` (safe to hand to another thread)."""
     return {"id": chat.id, "title": chat.title, "renamed": int(chat.renamed), "created_at": chat.created_at,
             "updated_at": chat.updated_at, "system": chat.params.system, "temperature": chat.params.temperature,
-            "max_tokens": chat.params.max_tokens}
+            "max_tokens": chat.params.max_tokens, "shown": chat.leaf_id()}

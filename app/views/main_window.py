@@ -21,6 +21,7 @@ from app.views.search_dialog import SearchDialog
 from app.views.sidebar import Sidebar
 from app.views.status_bar import StatusBar
 from app.views.toolbar import Toolbar
+from app.views.waiting_list import WaitingList
 
 TITLE = "TL-FIF"
 FONT_BIGGER = ("<Control-equal>", "<Control-plus>", "<Control-KP_Add>")
@@ -58,11 +59,15 @@ class MainWindow:
         self.find_bar.grid(row=2, column=0, sticky="ew", pady=(4, 0))
         self.find_bar.grid_remove()  # shown by Ctrl+F
         self.bridge_view = BridgeView(self.output, bus)
+        self.waiting = WaitingList(frame, bus)
+        self.waiting.grid(row=3, column=0, sticky="ew", pady=(6, 0))
+        self.waiting.grid_remove()  # shown while prompts wait for the answer in flight
         self.prompt = PromptPanel(frame, bus)
-        self.prompt.grid(row=3, column=0, sticky="ew", pady=(8, 4))
-        ttk.Separator(frame).grid(row=4, column=0, sticky="ew", pady=(2, 2))
+        self.prompt.grid(row=4, column=0, sticky="ew", pady=(8, 4))
+        self.output.edit_listeners.append(self.prompt.begin_edit)
+        ttk.Separator(frame).grid(row=5, column=0, sticky="ew", pady=(2, 2))
         self.status = StatusBar(frame, bus)
-        self.status.grid(row=5, column=0, sticky="ew")
+        self.status.grid(row=6, column=0, sticky="ew")
         self.prompt.prompt_box.focus_set()
         # Also bound on the PromptBox itself, before the Text class bindings (Ctrl+K there deletes to the line end).
         for widget in (root, self.prompt.prompt_box):
@@ -76,6 +81,8 @@ class MainWindow:
             for sequence in sequences:
                 top.bind(sequence, lambda _e, step=step: self._on_font_key(step), add="+")
         root.bind("<Control-comma>", self._on_ctrl_comma, add="+")
+        for sequence in ("<Control-r>", "<Control-R>"):
+            root.bind(sequence, self._on_ctrl_r, add="+")
         bus.subscribe_table({"auth.key_needed": self.on_key_needed, "chat.opened": self.on_chat_opened,
                              "search.results": self.on_search_results,
                              "settings.stack_read": self.on_stack_read,
@@ -90,6 +97,7 @@ class MainWindow:
         app.add_command(label="Settings…", accelerator="Ctrl+,", command=self.open_settings)
         app.add_command(label="Search all chats…", accelerator="Ctrl+K", command=self.open_search)
         app.add_command(label="Find in chat…", accelerator="Ctrl+F", command=lambda: self.find_bar.open())
+        app.add_command(label="Regenerate the last answer", accelerator="Ctrl+R", command=self.regenerate)
         bar.add_cascade(label="TL-FIF", menu=app)
         root.configure(menu=bar)
         return bar
@@ -121,6 +129,13 @@ class MainWindow:
     def on_form_saved(self, message) -> None:
         if dialog := self._open_settings_dialog():
             dialog.on_form_saved(message)
+
+    def regenerate(self) -> None:
+        self._bus.send("ui.regenerate")
+
+    def _on_ctrl_r(self, _event) -> str:
+        self.regenerate()
+        return "break"
 
     def _on_ctrl_comma(self, _event) -> str:
         self.open_settings()

@@ -2,6 +2,8 @@
 job.progress arrives. When it is complete (or stopped) the stats line goes under it (TTFT, tok/s, total, cold
 start, cost: app.models.answer_stats) with a Copy button for the whole answer, and it is rendered as Markdown
 (app.models.markdown: highlighted code blocks in monospace with a Copy button, tables, links that open on click…).
+Each prompt's header has Edit (the prompt goes back to the PromptBox; sending it starts a branch) and, when the
+exchange has alternatives, `‹ n/m ›`; the last answer has Regenerate (ui.regenerate, as Ctrl+R).
 
 Rendering happens once, on the final text, and in two halves that each fit the stall budget (bench/gui_stall.py):
 the parse on the RenderController's worker thread (`answer.rendered`), then the insert here, RENDER_SLICE_S of
@@ -21,12 +23,43 @@ from app.models import markdown
 from app.models.answer_stats import stats_line
 from app.models.theme import token_color
 from app.views import styles
+from app.views.tooltip import Tooltip
 
 COPIED_FEEDBACK_MS = 1200
 RENDER_SLICE_S = 0.008  # Tk time spent inserting a rendered answer per tick (then the pump and the clock run)
 RENDER_STEP = 40  # segments per insert call within a slice
 # each md_tok_* tag's colour is the theme's for the first Pygments token type the highlighter files under it
 TOKEN_TYPES = {tag: token_type for token_type, tag in reversed(markdown.TOKEN_TAGS)}
+EDIT_TIP = "Edit this prompt: sending it starts a new branch here (this one stays: ‹ › beside it switch)"
+REGENERATE_TIP = "Another answer to this prompt (Ctrl+R); this one stays: ‹ › switch between them"
+
+
+class ExchangeControls:
+    """The buttons in a prompt's header: Edit, and ‹ n/m › when the exchange has alternatives."""
+
+    def __init__(self, pane: OutputPane, request_id: str, place: tuple[int, int]):
+        common = pane.small_button_options()
+        self.edit_btn = tk.Button(pane, text="Edit", command=lambda: pane.edit(request_id), **common)
+        Tooltip(self.edit_btn, EDIT_TIP)
+        self.widgets: list[tk.Widget] = [self.edit_btn]
+        self.prev_btn = self.next_btn = self.label = None
+        n, m = place
+        if m > 1:
+            self.prev_btn = tk.Button(pane, text="‹", command=lambda: pane.show_alternative(request_id, -1), **common)
+            self.next_btn = tk.Button(pane, text="›", command=lambda: pane.show_alternative(request_id, +1), **common)
+            self.label = tk.Label(pane, text=f"{n}/{m}", font="TkSmallCaptionFont", background=common["background"],
+                                  foreground=styles.current(pane).muted)
+            Tooltip(self.prev_btn, "Show the previous alternative of this exchange")
+            Tooltip(self.next_btn, "Show the next alternative of this exchange")
+            if n <= 1:
+                self.prev_btn.configure(state="disabled")
+            if n >= m:
+                self.next_btn.configure(state="disabled")
+            self.widgets = [self.prev_btn, self.label, self.next_btn, self.edit_btn]
+
+    def destroy(self) -> None:
+        for widget in self.widgets:
+            widget.destroy()
 
 
 class OutputPane(ScrolledText):
@@ -52,6 +85,11 @@ class OutputPane(ScrolledText):
         self._stopping: set[str] = set()
         self.answer_copy_buttons: dict[str, tk.Button] = {}    # request id → Copy (whole answer)
         self.code_copy_buttons: dict[str, list[tk.Button]] = {}  # request id → Copy of each code block
+        self.controls: dict[str, ExchangeControls] = {}        # request id → Edit, ‹ n/m ›
+        self.order: list[str] = []                             # request ids as shown, top to bottom
+        self.prompts: dict[str, str] = {}                      # request id → its prompt (for Edit)
+        self.regenerate_btn: tk.Button | None = None           # under the last answer, once it ended
+        self.edit_listeners: list[Callable[[str, str], None]] = []  # told (request id, prompt) on Edit
         bus.subscribe_table({
             "job.submitted": self.on_submitted,
             "job.queued": self.on_queued,
@@ -154,15 +192,56 @@ class OutputPane(ScrolledText):
         for tag, token_type in TOKEN_TYPES.items():
             self.tag_configure(tag, foreground=token_color(p, token_type))
         buttons = list(self.answer_copy_buttons.values()) + [b for bs in self.code_copy_buttons.values() for b in bs]
+        buttons += [w for c in self.controls.values() for w in c.widgets if isinstance(w, tk.Button)]
+        if self.regenerate_btn is not None:
+            buttons.append(self.regenerate_btn)
         for button in buttons:
             if button.winfo_exists():
                 button.configure(background=p.field, foreground=p.foreground, activebackground=p.hover,
                                  activeforeground=p.foreground)
+        for controls in self.controls.values():
+            if controls.label is not None and controls.label.winfo_exists():
+                controls.label.configure(background=p.field, foreground=p.muted)
 
     def apply_fonts(self) -> None:
         """Follow a font-size change: the derived fonts (headings, bold, code) are sized from the named ones."""
         self._fonts = self._markdown_tags()
         self.apply_theme(styles.current(self))
+
+    # --- Edit, alternatives, Regenerate -------------------------------------------------------------------------------
+    def small_button_options(self) -> dict:
+        p = styles.current(self)
+        return {"font": "TkSmallCaptionFont", "padx": 4, "pady": 0, "borderwidth": 1, "relief": "groove",
+                "takefocus": 1, "cursor": "hand2", "background": p.field, "foreground": p.foreground,
+                "activebackground": p.hover, "activeforeground": p.foreground}
+
+    def edit(self, request_id: str) -> None:
+        prompt = self.prompts.get(request_id)
+        if prompt is not None:
+            for listener in self.edit_listeners:
+                listener(request_id, prompt)
+
+    def show_alternative(self, request_id: str, step: int) -> None:
+        self._bus.send("ui.show_alternative", request_id=request_id, step=step)
+
+    def regenerate(self) -> None:
+        self._bus.send("ui.regenerate")
+
+    def _offer_regenerate(self, request_id: str, *, bulk: bool = False) -> None:
+        """Regenerate goes under the answer of the last exchange shown, once it ended (a chat being rendered:
+        once, after its last exchange — `bulk`)."""
+        if self._bulk != bulk or not self.order or self.order[-1] != request_id:
+            return
+        self._drop_regenerate()
+        self.regenerate_btn = tk.Button(self, text="Regenerate", command=self.regenerate,
+                                        **self.small_button_options())
+        Tooltip(self.regenerate_btn, REGENERATE_TIP)
+        self._edit(lambda: self.window_create(f"m1_{request_id}", window=self.regenerate_btn, padx=4))
+
+    def _drop_regenerate(self) -> None:
+        if self.regenerate_btn is not None:
+            self.regenerate_btn.destroy()
+            self.regenerate_btn = None
 
     # --- Markdown and Copy ------------------------------------------------------------------------------------------
     def copy_to_clipboard(self, text: str) -> None:
@@ -289,6 +368,7 @@ class OutputPane(ScrolledText):
                 self.window_create(f"m1_{request_id}", window=button, padx=8)
 
         self._edit(finish)
+        self._offer_regenerate(request_id)
 
     def answer_text(self, request_id: str) -> str:
         """The answer shown for a request (tests read it)."""
@@ -299,14 +379,27 @@ class OutputPane(ScrolledText):
 
     # --- outcomes ---------------------------------------------------------------------------------------------------
     def on_submitted(self, request_id, backend, backend_label, prompt, started_at) -> None:
+        self._add_exchange(request_id, backend_label, prompt, started_at, (1, 1))
+
+    def _add_exchange(self, request_id: str, backend_label: str, prompt: str, started_at: float,
+                      place: tuple[int, int]) -> None:
+        if request_id in self.prompts:
+            return  # already shown: the branch through it was rendered (chat.opened) before job.submitted came
         stamp = time.strftime("%H:%M:%S", time.localtime(started_at))
         if not self._bulk:
             self._reveal = None
+        self._drop_regenerate()
+        self.order.append(request_id)
+        self.prompts[request_id] = prompt
+        controls = self.controls[request_id] = ExchangeControls(self, request_id, place)
 
         def add():
             self.mark_set(f"x0_{request_id}", "end-1c")
             self.mark_gravity(f"x0_{request_id}", "left")
-            self.insert("end", f"[{stamp}] You → {backend_label}\n", "header")
+            self.insert("end", f"[{stamp}] You → {backend_label}", "header")
+            for widget in controls.widgets:
+                self.window_create("end", window=widget, padx=2)
+            self.insert("end", "\n", "header")
             self.insert("end", prompt + "\n", "prompt")
             answer_at = self.index("end-1c")
             self.insert("end", "\n\n\n")  # the answer line, the meta line, a blank line
@@ -394,14 +487,20 @@ class OutputPane(ScrolledText):
                         "meta")
         for x in exchanges:
             rid, backend = x["request_id"], x["backend"]
-            self.on_submitted(rid, backend, x["backend_label"] or backend, x["prompt"], x["started_at"])
+            place = (x.get("alternative", 1), x.get("alternatives", 1))
+            self._add_exchange(rid, x["backend_label"] or backend, x["prompt"], x["started_at"], place)
             stats = x["stats"] if isinstance(x["stats"], dict) else {}
             if x["status"] == "done":  # an answer saved without stats still shows its total time
                 self.on_done(rid, backend, x["answer"], x["model"], {"latency_ms": x["latency_ms"] or 0, **stats})
             elif x["status"] == "cancelled":
                 self.on_cancelled(rid, backend, x["answer"], x["model"], stats)
+            elif x["status"] == "pending":  # an answer still coming (a new branch was just sent): it streams in
+                pass
             else:
                 self.on_failed(rid, backend, x["error"] or "no answer")
+        last = exchanges[-1] if exchanges else None
+        if last is not None and last["status"] != "pending":
+            self._offer_regenerate(last["request_id"], bulk=True)
 
     def clear(self) -> None:
         """Empty the pane (a chat was opened or started): text, marks, answers in progress, Copy buttons."""
@@ -409,6 +508,12 @@ class OutputPane(ScrolledText):
             button.destroy()
         self.answer_copy_buttons.clear()
         self.code_copy_buttons.clear()
+        for controls in self.controls.values():
+            controls.destroy()
+        self.controls.clear()
+        self._drop_regenerate()
+        self.order.clear()
+        self.prompts.clear()
         for after_id in self._rendering.values():
             self.after_cancel(after_id)
         self._rendering.clear()
@@ -431,4 +536,5 @@ class OutputPane(ScrolledText):
     def on_failed(self, request_id, backend, message) -> None:
         self._stopping.discard(request_id)
         self._set_meta(request_id, message, "error")
-        self._answers.pop(request_id, None)
+        if self._answers.pop(request_id, None) is not None:
+            self._offer_regenerate(request_id)

@@ -189,9 +189,12 @@ class Sidebar(ttk.Frame):
         self.chat_cost_tip.set_text(spend_tooltip(chat) if chat else "")
 
     def on_opened(self, chat_id, title, exchanges, hidden, system, temperature, max_tokens) -> None:
+        same = chat_id == self.current_id  # another branch of the same chat
         self.current_id = chat_id
         self._show_chat_cost()
         self.params = {"system": system, "temperature": temperature, "max_tokens": max_tokens}
+        if same:
+            return
         self.show_notice("")
         if self.settings_dialog is not None and self.settings_dialog.winfo_exists():
             self.settings_dialog.close()  # it was for the chat that is no longer shown

@@ -51,7 +51,7 @@ def drain_until(bus: Bus, outbox: Outbox, predicate: Callable[[], bool], timeout
 
 # --- the controllers without widgets ------------------------------------------------------------------------------
 JOB_TOPICS = ["job.rejected", "job.submitted", "job.queued", "job.retrying", "job.progress", "job.done",
-              "job.cancelled", "job.failed"]
+              "job.cancelled", "job.failed", "job.waiting", "job.withdrawn"]
 TOPICS = JOB_TOPICS + ["gpu.state", "gpu.keep_warm", "cost.updated", "cost.paused", "cost.chart", "auth.key_needed",
                        "auth.signed_in", "settings.saved", "settings.invalid", "settings.warning", "chat.listed",
                        "chat.opened", "chat.notice", "chat.warning", "chat.settings_saved", "chat.settings_invalid",
@@ -95,7 +95,8 @@ class ControllerStack:
                                     history_path=history or tmp_path / "data" / "history.sqlite3",
                                     settings=lambda: self.store.current, busy=lambda: self.jobs.busy)
         self.jobs = JobController(self.bus, self.outbox, self.backends, self.store, self.exchanges, self.executor,
-                                  timings, context=self.chats.context_for)
+                                  timings, context=self.chats.context_for,
+                                  regenerate_target=self.chats.regenerate_target)
         self.gpu = GpuController(self.bus, self.outbox, self.session, self.model, self.executor, timings,
                                  self.exchanges)
         self.cost = CostController(self.bus, self.outbox, self.session, timings)
