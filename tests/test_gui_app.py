@@ -45,12 +45,14 @@ def assert_no_token_on_disk(home: Path, tokens: list[str]) -> None:
 
 
 def ask_and_watch(d: GuiDriver, text: str, timeout: float = 15.0) -> tuple[str, list[str]]:
-    """Type a prompt, Ctrl+Enter, check SendBtn is disabled, collect the answer as it grows until done."""
+    """Type a prompt, Ctrl+Enter, check SendBtn spins and Stop is on, collect the answer as it grows until done."""
     d.type(d.window.prompt.prompt_box, text)
     d.send_with_ctrl_enter()  # the binding runs at once; outcomes from workers wait for the pump (root.update)
     assert d.recorder.of("job.submitted"), "Ctrl+Enter sent the prompt"
     rid = d.last_request_id()
-    assert d.window.prompt.send_btn.instate(["disabled"]), "SendBtn is disabled while in flight"
+    prompt = d.window.prompt
+    assert prompt.send_btn["text"].startswith("Sending") and prompt.stop_btn.instate(["!disabled"]), \
+        "SendBtn spins while in flight (a prompt sent then waits for the answer), Stop is on"
     seen: list[str] = []
 
     def finished():
@@ -61,7 +63,7 @@ def ask_and_watch(d: GuiDriver, text: str, timeout: float = 15.0) -> tuple[str, 
 
     d.until(finished, timeout, "the answer")
     d.update()
-    assert d.window.prompt.send_btn.instate(["!disabled"]), "SendBtn is enabled again"
+    assert prompt.send_btn["text"] == "Send" and prompt.stop_btn.instate(["disabled"]), "SendBtn is back to Send"
     return rid, seen
 
 

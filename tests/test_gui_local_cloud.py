@@ -39,7 +39,7 @@ def test_prompt_on_the_embedded_local_cloud(gui, home, root):
     d.send_with_ctrl_enter()
     d.update()
     rid = d.last_request_id()
-    assert w.prompt.send_btn.instate(["disabled"])
+    assert w.prompt.send_btn["text"].startswith("Sending") and w.prompt.stop_btn.instate(["!disabled"])
     d.until(lambda: w.status.gpu_label["text"].startswith("GPU starting"), 10, "GPU starting")
     seen: list[str] = []
 
@@ -54,7 +54,7 @@ def test_prompt_on_the_embedded_local_cloud(gui, home, root):
     assert seen[-1].endswith("You said: hello from the window")
     assert len(seen) >= 2, f"the answer should grow: {seen}"
     assert " · total " in w.output.meta_text(rid) and "echo engine · €0.00" in w.output.meta_text(rid)
-    assert w.prompt.send_btn.instate(["!disabled"])
+    assert w.prompt.send_btn["text"] == "Send" and w.prompt.stop_btn.instate(["disabled"])
     d.until(lambda: "auto-stop in" in w.status.gpu_label["text"], 10, "ready with the idle countdown")
 
     w.toolbar.stop_btn.invoke()

@@ -12,6 +12,7 @@ from tkinter import ttk
 
 from app.bus import Bus
 from app.views import styles
+from app.views.tooltip import Tooltip
 
 SPINNER = "-\\|/"
 READY_HINT = "Ctrl+Enter sends · Enter makes a new line"
@@ -33,6 +34,7 @@ class PromptPanel(ttk.Frame):
         self.prompt_box.grid(row=0, column=0, sticky="nsew")
         self.send_btn = ttk.Button(self, text="Send", style=styles.SEND_STYLE, command=self.send, width=10)
         self.send_btn.grid(row=0, column=1, sticky="se", padx=(8, 0))
+        Tooltip(self.send_btn, "Send the prompt (Ctrl+Enter); while an answer comes, it waits for that answer")
         self.stop_btn = ttk.Button(self, text="Stop", command=self.stop, width=6)
         self.stop_btn.grid(row=0, column=2, sticky="se", padx=(4, 0))
         self.stop_btn.state(["disabled"])
@@ -153,6 +155,7 @@ class PromptPanel(ttk.Frame):
             self._sending = None
             self._sent()
         self.stop_btn.state(["!disabled"])
+        self.send_btn.configure(text=f"Sending {SPINNER[self._spin]}")  # stays clickable: a prompt sent now waits
         if not self.branch_of:
             self.show_hint(f"Waiting for {backend_label}… (Esc stops · Ctrl+Enter queues the next prompt)",
                            error=False)
