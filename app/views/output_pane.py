@@ -30,7 +30,6 @@ RENDER_SLICE_S = 0.008  # Tk time spent inserting a rendered answer per tick (th
 RENDER_STEP = 40  # segments per insert call within a slice
 # each md_tok_* tag's colour is the theme's for the first Pygments token type the highlighter files under it
 TOKEN_TYPES = {tag: token_type for token_type, tag in reversed(markdown.TOKEN_TAGS)}
-EDIT_TIP = "Edit this prompt: sending it starts a new branch here (this one stays: ‹ › beside it switch)"
 REGENERATE_TIP = "Another answer to this prompt (Ctrl+R); this one stays: ‹ › switch between them"
 
 
@@ -39,8 +38,8 @@ class ExchangeControls:
 
     def __init__(self, pane: OutputPane, request_id: str, place: tuple[int, int]):
         common = pane.small_button_options()
+        # a word, not a symbol: no tooltip (one per exchange would cost a chat's opening ~7 Tk bindings each)
         self.edit_btn = tk.Button(pane, text="Edit", command=lambda: pane.edit(request_id), **common)
-        Tooltip(self.edit_btn, EDIT_TIP)
         self.widgets: list[tk.Widget] = [self.edit_btn]
         self.prev_btn = self.next_btn = self.label = None
         n, m = place
