@@ -55,6 +55,13 @@ def test_the_server_refuses_a_wrong_key(llama_server):
     assert eng.ready() is False
 
 
+def test_the_key_is_not_on_the_command_line_that_other_users_can_read(llama_server):
+    assert llama_server.api_key.startswith("-"), "the fixture's key starts with a dash and the server took it"
+    with open(f"/proc/{llama_server.pid}/cmdline", "rb") as f:
+        cmdline = f.read().decode()
+    assert "--model" in cmdline and llama_server.api_key not in cmdline
+
+
 def test_llama_cpp_names_its_missing_lora_support(engine):
     with pytest.raises(AdapterError, match="llama.cpp server cannot load LoRA"):
         engine.generate(job("hi", adapter_uri="s3://models/adapters/a.safetensors"))

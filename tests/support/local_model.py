@@ -9,6 +9,7 @@ Registered in tests/conftest.py.
 """
 from __future__ import annotations
 
+import secrets
 import time
 
 import pytest
@@ -48,8 +49,10 @@ def log_tail(server: EngineServer, chars: int = 3000) -> str:
 
 @pytest.fixture(scope="module")
 def llama_server(gemma_gguf, tmp_path_factory):
+    # a key that starts with "-", as one in 64 random ones does: it must not be taken for an option
     server = EngineServer(check_model(gemma_gguf, context=SMALL_CONTEXT), context=SMALL_CONTEXT,
-                          log_dir=str(tmp_path_factory.mktemp("engine-log"))).start()
+                          log_dir=str(tmp_path_factory.mktemp("engine-log")),
+                          api_key="-" + secrets.token_urlsafe(24)).start()
     try:
         probe = LlamaCppEngine(server.base_url, api_key=server.api_key, context_window=SMALL_CONTEXT)
         wait_ready(probe, server)

@@ -7,7 +7,9 @@
     server.stop()        # SIGTERM, then SIGKILL after a grace time
     server.base_url, server.api_key, server.log_path
 
-It listens on loopback only, with an API key made for this run. Its output goes to `log_path` (the server logs a
+It listens on loopback only, with an API key made for this run, handed over in its environment (`API_KEY`, which
+llama-cpp-python's settings read): not on the command line, where any local user could read it and where a key
+that starts with "-" (one in 64 of them) would be taken for an option. Its output goes to `log_path` (the server logs a
 client that hung up: "Disconnected from client"). The process gets SIGKILL when the thread that started it (the GPU
 node's) dies, so it never outlives the local cloud (`children.die_with_parent`).
 """
@@ -56,12 +58,12 @@ def check_port_free(port: int) -> None:
 
 class EngineServer:
     def __init__(self, model: ModelInfo, *, context: int = DEFAULT_CONTEXT, port: int | None = None,
-                 threads: int | None = None, log_dir: str | None = None):
+                 threads: int | None = None, log_dir: str | None = None, api_key: str | None = None):
         self.model = model
         self.context = context
         self.port = port or free_port()
         self.threads = threads or os.cpu_count() or 1
-        self.api_key = secrets.token_urlsafe(24)
+        self.api_key = api_key or secrets.token_urlsafe(24)
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.model_alias = os.path.basename(model.path)
         self.log_path = os.path.join(log_dir or tempfile.gettempdir(), f"tlfif-engine-{self.port}.log")
@@ -70,7 +72,7 @@ class EngineServer:
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", MODULE, "--model", self.model.path, "--model_alias", self.model_alias,
-               "--host", "127.0.0.1", "--port", str(self.port), "--api_key", self.api_key,
+               "--host", "127.0.0.1", "--port", str(self.port),
                "--n_ctx", str(self.context), "--n_threads", str(self.threads),
                # One job at a time comes from the watcher; another request (a probe) must not cut an answer short.
                "--interrupt_requests", "false"]
@@ -82,7 +84,7 @@ class EngineServer:
         check_port_free(self.port)
         logfile = open(self.log_path, "ab")  # noqa: SIM115 (the child holds it; we close our copy below)
         try:
-            env = dict(os.environ, PYTHONUNBUFFERED="1")
+            env = dict(os.environ, PYTHONUNBUFFERED="1", API_KEY=self.api_key)
             self._proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=logfile,
                                           stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                           preexec_fn=die_with_parent(signal.SIGKILL))
