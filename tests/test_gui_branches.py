@@ -64,6 +64,10 @@ def test_regenerate_keeps_every_answer_and_the_one_shown_is_the_context(d, engin
     out = d.window.output
     d.ask("Tell me a joke")
     assert out.regenerate_btn is not None and out.regenerate_btn.winfo_ismapped()
+    first_id = d.recorder.of("job.done")[0]["request_id"]
+    assert {str(w.cget("font")) for w in (out.regenerate_btn, out.controls[first_id].edit_btn,
+                                          out.answer_copy_buttons[first_id])} == {"TkSmallCaptionFont"}, \
+        "the pane's buttons are in the small caption font (from the option database)"
     assert int(out.regenerate_btn["takefocus"]) == 1, "Tab reaches it"
 
     engine.reply = "Second answer."

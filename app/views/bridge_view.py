@@ -18,11 +18,11 @@ class AnswerSwitch:
         self.request_id = request_id
         self.shown = TINYLLAMA
         p = styles.current(pane)
-        common = {"font": "TkSmallCaptionFont", "padx": 4, "pady": 0, "borderwidth": 1, "relief": "groove",
+        common = {"padx": 4, "pady": 0, "borderwidth": 1, "relief": "groove",  # font: OutputPane's option
                   "takefocus": 1, "background": p.field, "foreground": p.foreground, "activebackground": p.hover}
         self.prev_btn = tk.Button(pane, text="‹", command=lambda: view.show(request_id, BRIDGE), **common)
         self.next_btn = tk.Button(pane, text="›", command=lambda: view.show(request_id, TINYLLAMA), **common)
-        self.label = tk.Label(pane, text="", font="TkSmallCaptionFont", background=p.field, foreground=p.muted)
+        self.label = tk.Label(pane, text="", background=p.field, foreground=p.muted)
         Tooltip(self.prev_btn, "Show the answer given while the GPU started")
         Tooltip(self.next_btn, "Show TinyLlama's answer")
 
