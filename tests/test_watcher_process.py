@@ -96,3 +96,16 @@ def test_missing_configuration_exits_2_naming_the_variable(redis_url, moto_endpo
         lines = proc.log_lines()
     assert lines[-1]["component"] == "watcher" and lines[-1]["level"] == "error"
     assert names.ENV_RESPONSES_BUCKET in lines[-1]["error"]
+
+
+def test_a_burst_of_signals_still_stops_it(redis_url, moto_endpoint):
+    """A second SIGTERM can land while the first one's handler is inside the stop Event's lock (a dying parent's
+    PDEATHSIG and a supervisor's kill, say); the watcher must still stop, not wait on that lock for ever."""
+    import os
+
+    with WatcherProcess(watcher_env(redis_url, moto_endpoint)) as proc:
+        wait_for(lambda: any(line.get("msg") == "watcher starting" for line in proc.log_lines()),
+                 what="the watcher up")
+        for _ in range(300):
+            os.kill(proc.proc.pid, signal.SIGTERM)
+        assert proc.wait() == 0

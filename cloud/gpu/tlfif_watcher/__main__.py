@@ -66,8 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     watcher = build(config)
 
+    signalled: list[str] = []  # a plain list, no lock: see on_signal
+
     def on_signal(signum, _frame):
-        watcher.request_stop(signal.Signals(signum).name)
+        # A second signal can arrive while this handler is inside the stop Event's lock (Event.set is not
+        # reentrant): the nested call would wait on it for ever. Only the first signal goes on.
+        if signalled:
+            return
+        signalled.append(signal.Signals(signum).name)
+        watcher.request_stop(signalled[0])
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from urllib.parse import urlsplit
 
 from .state import ENV_LOGIN_SECRET, ENV_STATE_PATH, read_state, remove_state, state_path, write_state
@@ -142,11 +143,11 @@ def _up(args) -> int:
             except (BrokenPipeError, ValueError, OSError):
                 pass
 
-    stopping = threading.Event()
+    signalled: list[int] = []  # a plain list, no lock: a signal can land while this handler runs
 
     def on_signal(signum, frame):
-        if not stopping.is_set():
-            stopping.set()
+        if not signalled:
+            signalled.append(signum)
             raise _Shutdown()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -195,8 +196,8 @@ def _up(args) -> int:
         log.info("[cloud] up: API %s, issuer %s (state file %s)", info["api_url"], info["issuer"], path)
         if args.exit_with_stdin:
             threading.Thread(target=_watch_stdin, args=(pid,), name="stdin-watch", daemon=True).start()
-        while not stopping.wait(1.0):
-            pass
+        while True:  # until a signal's handler raises _Shutdown here
+            time.sleep(1.0)
     except _Shutdown:
         log.info("[cloud] stopping")
     except Exception:
