@@ -8,8 +8,7 @@ import signal
 import time
 
 import pytest
-import requests
-from support.local_cloud import RELAXED_THROTTLE, CloudProcess, pid_running
+from support.local_cloud import FINAL_STATUSES, RELAXED_THROTTLE, CloudProcess, pid_running, result_docs
 from support.local_model import SMALL_CONTEXT
 
 from tlfif_watcher.engines.echo import ECHO_LABEL
@@ -46,21 +45,8 @@ def infer(cloud: CloudProcess, token: str, prompt: str, max_tokens: int = 32) ->
     return answer.json()
 
 
-def poll(url: str, timeout: float = ANSWER_TIMEOUT, until=("done", "error", "cancelled")) -> list[dict]:
-    """Every distinct result doc until one has a status in `until` (the last)."""
-    seen: list[dict] = []
-    deadline = time.monotonic() + timeout
-    with requests.Session() as http:
-        while True:
-            answer = http.get(url, timeout=10)
-            if answer.status_code == 200:
-                doc = answer.json()
-                if not seen or seen[-1] != doc:
-                    seen.append(doc)
-                if doc["status"] in until:
-                    return seen
-            assert time.monotonic() < deadline, f"no {until} result in {timeout} s; seen {seen[-1:]}"
-            time.sleep(0.02)
+def poll(url: str, timeout: float = ANSWER_TIMEOUT, until: tuple[str, ...] = FINAL_STATUSES) -> list[dict]:
+    return result_docs(url, timeout, until)
 
 
 def test_infer_returns_a_real_completion_progressively(cloud):

@@ -11,9 +11,8 @@ import sys
 import time
 
 import pytest
-import requests
 from support.fake_openai import FakeOpenAI
-from support.local_cloud import RELAXED_THROTTLE, pid_running
+from support.local_cloud import RELAXED_THROTTLE, pid_running, result_docs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -22,26 +21,10 @@ ECHO_DELAY_MS = 60
 PROMPT = "please tell me a story about a llama who learned to cook pasta on a rainy tuesday"
 
 
-def poll_result(url: str, timeout: float) -> tuple[dict, list[dict], float]:
-    """Read the result object until it is final: (final doc, every distinct doc seen, seconds taken)."""
-    started = time.monotonic()
-    seen: list[dict] = []
-    interval = 0.02
-    with requests.Session() as http:
-        while True:
-            answer = http.get(url, timeout=10)
-            if answer.status_code == 200:
-                doc = answer.json()
-                if not seen or seen[-1] != doc:
-                    seen.append(doc)
-                if doc["status"] in ("done", "error"):
-                    return doc, seen, time.monotonic() - started
-            else:
-                assert answer.status_code in (403, 404), answer.text  # not written yet
-            if time.monotonic() - started > timeout:
-                raise AssertionError(f"no final result in {timeout} s; seen {seen[-1:] or 'nothing'}")
-            time.sleep(interval)
-            interval = min(interval * 1.5, 0.1)
+def poll_result(url: str, timeout: float) -> tuple[dict, list[dict]]:
+    """Read the result object until it is done or failed: (that doc, every distinct doc seen)."""
+    seen = result_docs(url, timeout, until=("done", "error"))
+    return seen[-1], seen
 
 
 def test_cold_start_progressive_result_queue_and_stop(local_cloud_factory):
@@ -61,7 +44,7 @@ def test_cold_start_progressive_result_queue_and_stop(local_cloud_factory):
     if time.monotonic() - sent < BOOT_SECONDS:  # (a very slow machine may already be past the boot)
         assert state in ("pending", "running")
 
-    doc, seen, _ = poll_result(body["result_url"], timeout=BOOT_SECONDS + 5)
+    doc, seen = poll_result(body["result_url"], timeout=BOOT_SECONDS + 5)
     took_first = time.monotonic() - sent
     assert took_first <= BOOT_SECONDS + 5
     assert doc["status"] == "done" and doc["id"] == body["id"]
@@ -78,7 +61,7 @@ def test_cold_start_progressive_result_queue_and_stop(local_cloud_factory):
     sent = time.monotonic()
     assert second.status_code == 202, second.text
     assert second.json()["status"] == "queued"
-    doc2, _, _ = poll_result(second.json()["result_url"], timeout=10)
+    doc2, _ = poll_result(second.json()["result_url"], timeout=10)
     assert doc2["status"] == "done" and "and another one" in doc2["text"]
     assert time.monotonic() - sent < took_first
 
@@ -104,7 +87,7 @@ def test_engine_url_answers_and_idle_expiry_stops_the_gpu_on_its_own(local_cloud
         token = cloud.token("idle-user")
         answer = cloud.api("POST", "/infer", token=token, json={"prompt": "say hello", "idle": 1})
         assert answer.status_code == 202 and answer.json()["status"] == "starting", answer.text
-        doc, _, _ = poll_result(answer.json()["result_url"], timeout=BOOT_SECONDS + 5)
+        doc, _ = poll_result(answer.json()["result_url"], timeout=BOOT_SECONDS + 5)
         assert doc["status"] == "done" and doc["text"] == reply, doc
         assert engine.chat_requests[-1].body["messages"][-1] == {"role": "user", "content": "say hello"}
         watchers = cloud.watcher_pids()

@@ -381,7 +381,7 @@ class ChatController:
         if self._busy():
             self._bus.send("chat.notice", message=BUSY_SWITCH_HINT)
             return
-        chat.chosen[chat.find(target).parent_id or ROOT] = target
+        chat.show(target)
         if chat.saved:
             self._submit(self._save_chat, chat_row(chat))
         self._publish_opened()
@@ -406,10 +406,9 @@ class ChatController:
             if chat.find(branch_of) is None:  # another chat is open now
                 raise LookupError(GONE_HINT)
             before = chat.path_to(branch_of)[:-1]
-            parent = before[-1].request_id if before else ROOT
         else:
             before = chat.branch()
-            parent = before[-1].request_id if before else ROOT
+        parent = before[-1].request_id if before else ROOT
         settings = self._settings()
         # The TL-FIF API trims with the model's own tokenizer (the answer says how much): only the byte bound here.
         server_trims = settings.backend == BACKEND_AWS

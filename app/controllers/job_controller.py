@@ -85,8 +85,7 @@ class _JobEvents:
 class JobController:
     def __init__(self, bus: Bus, outbox: Outbox, backends: dict[str, Backend], store: SettingsStore,
                  exchanges: ExchangeLedger, executor: Executor, timings: Timings,
-                 context: Callable[..., ChatContext] | None = None,
-                 regenerate_target: Callable[[], tuple[str, str]] | None = None):
+                 context: Callable[..., ChatContext], regenerate_target: Callable[[], tuple[str, str]]):
         self._bus = bus
         self._outbox = outbox
         self.backends = backends
@@ -96,7 +95,7 @@ class JobController:
         self._timings = timings
         self._context = context  # the current chat's history and settings for a prompt (chat controller)
         self._regenerate_target = regenerate_target  # (prompt, request id) of the last exchange shown
-        self._awaiting_key: tuple[str, str, str, str] | None = None  # (request_id, prompt, backend key, branch_of)
+        self._awaiting_key: tuple[Waiting, str] | None = None  # a prompt held for a backend's key (its key)
         self.waiting: list[Waiting] = []  # sent while an answer was coming, oldest first
         self._cancelling: set[str] = set()
         self._gpu_hourly_eur: float | None = None  # the deployed GPU's price, from GET /cost
@@ -140,8 +139,6 @@ class JobController:
             self._bus.send("job.rejected", request_id=request_id, message=REGENERATE_BUSY_HINT)
             return
         try:
-            if self._regenerate_target is None:
-                raise LookupError("There is no answer to regenerate.")
             prompt, branch_of = self._regenerate_target()
         except LookupError as err:
             self._bus.send("job.rejected", request_id=request_id, message=str(err.args[0]))
@@ -151,7 +148,7 @@ class JobController:
     def _start(self, request_id: str, text: str, branch_of: str) -> None:
         backend = self.current_backend()
         if backend.needs_key():
-            self._awaiting_key = (request_id, text, backend.key, branch_of)
+            self._awaiting_key = (Waiting(request_id, text, branch_of), backend.key)
             self._bus.send("auth.key_needed", backend=backend.key, backend_label=backend.label)
             return
         self._submit(request_id, text, backend, branch_of)
@@ -167,21 +164,22 @@ class JobController:
         if target is not None:
             target.set_key(key)
         pending, self._awaiting_key = self._awaiting_key, None
-        if pending and pending[2] == backend:
-            request_id, text, _, branch_of = pending
+        if pending and pending[1] == backend:
+            held = pending[0]
             if target.needs_key():  # the pending prompt's backend is one of ours
-                self._bus.send("job.rejected", request_id=request_id,
+                self._bus.send("job.rejected", request_id=held.request_id,
                                message=f"{target.tag} no API key given; nothing was sent")
                 self._next()
                 return
-            self._submit(request_id, text, target, branch_of)
+            self._submit(held.request_id, held.text, target, held.branch_of)
 
     def on_api_key_cancelled(self, backend: str) -> None:
         pending, self._awaiting_key = self._awaiting_key, None
         if pending:
             target = self.backends.get(backend)
             tag = target.tag if target is not None else f"[{backend}]"
-            self._bus.send("job.rejected", request_id=pending[0], message=f"{tag} no API key given; nothing was sent")
+            self._bus.send("job.rejected", request_id=pending[0].request_id,
+                           message=f"{tag} no API key given; nothing was sent")
             self._next()
 
     def on_cancel(self, request_id: str) -> None:
@@ -236,7 +234,7 @@ class JobController:
     def _submit(self, request_id: str, text: str, backend: Backend, branch_of: str = "") -> None:
         idle = self._store.current.idle
         try:
-            context = self._context(text, branch_of=branch_of) if self._context is not None else ChatContext()
+            context = self._context(text, branch_of=branch_of)
         except LookupError as err:  # the prompt it was to replace is gone (another chat is open)
             self._bus.send("job.rejected", request_id=request_id, message=str(err.args[0]))
             self._next()

@@ -77,19 +77,15 @@ class PromptPanel(ttk.Frame):
         self.show_hint(EDIT_HINT, error=False)
 
     def cancel_edit(self) -> None:
-        self.branch_of = ""
-        self.prompt_box.delete("1.0", "end")
-        self.prompt_box.insert("1.0", self._draft)
-        self._draft = ""
+        self._sent()
         self.show_hint(self._idle_hint(), error=False)
 
     def _sent(self) -> None:
-        """The box's prompt was taken (submitted or waiting): empty it, end an edit."""
+        """The box's prompt was taken (submitted or waiting), or an edit cancelled: the box holds the draft kept
+        aside when an edit began (empty otherwise), and no edit is going on."""
         self.prompt_box.delete("1.0", "end")
-        if self.branch_of:
-            self.branch_of = ""
-            self.prompt_box.insert("1.0", self._draft)
-            self._draft = ""
+        self.prompt_box.insert("1.0", self._draft)
+        self.branch_of = self._draft = ""
 
     def stop(self) -> None:
         """Stop generating: ask for the request in flight to be cancelled (the backend is told, not only the view)."""

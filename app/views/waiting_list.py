@@ -3,7 +3,6 @@ it), hidden when there are none. Shows job.waiting / job.submitted / job.withdra
 job controller withdraws a prompt that still waits: nothing was sent)."""
 from __future__ import annotations
 
-import tkinter as tk
 from tkinter import ttk
 
 from app.bus import Bus

@@ -52,6 +52,31 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+FINAL_STATUSES = ("done", "error", "cancelled")
+
+
+def result_docs(url: str, timeout: float, until: tuple[str, ...] = FINAL_STATUSES) -> list[dict]:
+    """Read a job's result object through its presigned URL until its status is one of `until`: every distinct
+    document seen, that one last. 403/404 mean "not written yet"; any other answer fails."""
+    deadline = time.monotonic() + timeout
+    seen: list[dict] = []
+    interval = 0.02
+    with requests.Session() as http:
+        while True:
+            answer = http.get(url, timeout=10)
+            if answer.status_code == 200:
+                doc = answer.json()
+                if not seen or seen[-1] != doc:
+                    seen.append(doc)
+                if doc["status"] in until:
+                    return seen
+            else:
+                assert answer.status_code in (403, 404), answer.text
+            assert time.monotonic() < deadline, f"no {until} result in {timeout} s; seen {seen[-1:] or 'nothing'}"
+            time.sleep(interval)
+            interval = min(interval * 1.5, 0.1)
+
+
 def pid_running(pid: int) -> bool:
     stat = _proc_stat(pid)
     return stat is not None and stat[1] != "Z"
